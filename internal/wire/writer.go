@@ -1,0 +1,105 @@
+// Package wire holds what the server and client share on a connection: the coalescing
+// frame writer.
+package wire
+
+import (
+	"io"
+	"sync"
+
+	"github.com/brisk-rpc/brisk/protocol"
+)
+
+// maxKeptBuffer bounds the write buffers a writer keeps between batches.
+const maxKeptBuffer = 1 << 20
+
+// Writer coalesces frames from many goroutines into few writes. The first goroutine to
+// write while the connection is idle becomes the flusher: it writes its frame at once and
+// then keeps writing, in one Write each, whatever other goroutines appended meanwhile. No
+// goroutine is woken per frame and a busy connection makes one syscall per batch.
+type Writer struct {
+	w io.WriteCloser
+
+	mu         sync.Mutex
+	pending    []byte // frames waiting for the flusher
+	spare      []byte // the other buffer, swapped with pending
+	flushing   bool
+	closeAfter bool
+	err        error
+}
+
+// NewWriter returns a Writer over w.
+func NewWriter(w io.WriteCloser) *Writer {
+	return &Writer{w: w}
+}
+
+// WriteMessage encodes m and sends it, possibly batched with other frames. It returns the
+// error that broke the connection, if any. A nil error means the frame was written or was
+// handed to the goroutine flushing the connection; if that write fails the connection is
+// closed, which its reader notices.
+func (fw *Writer) WriteMessage(m *protocol.Message) error {
+	fw.mu.Lock()
+	if fw.err != nil {
+		err := fw.err
+		fw.mu.Unlock()
+		return err
+	}
+	fw.pending = m.AppendFrame(fw.pending)
+	if fw.flushing {
+		fw.mu.Unlock()
+		return nil
+	}
+	fw.flushing = true
+	var err error
+	for len(fw.pending) > 0 {
+		buf := fw.pending
+		fw.pending = fw.spare[:0]
+		fw.mu.Unlock()
+		_, err = fw.w.Write(buf)
+		fw.mu.Lock()
+		if cap(buf) <= maxKeptBuffer {
+			fw.spare = buf[:0]
+		} else {
+			fw.spare = nil
+		}
+		if err != nil {
+			fw.err = err
+			fw.pending = nil
+			break
+		}
+	}
+	fw.flushing = false
+	closeNow := fw.closeAfter
+	if closeNow && fw.err == nil {
+		fw.err = io.ErrClosedPipe
+	}
+	fw.mu.Unlock()
+	if err != nil || closeNow {
+		_ = fw.w.Close()
+	}
+	return err
+}
+
+// CloseWhenFlushed closes the underlying connection once every frame appended so far has
+// been written: at once if the writer is idle, else when the flusher finishes.
+func (fw *Writer) CloseWhenFlushed() {
+	fw.mu.Lock()
+	if fw.flushing {
+		fw.closeAfter = true
+		fw.mu.Unlock()
+		return
+	}
+	if fw.err == nil {
+		fw.err = io.ErrClosedPipe
+	}
+	fw.mu.Unlock()
+	_ = fw.w.Close()
+}
+
+// Fail marks the writer broken with err so later writes return it at once.
+func (fw *Writer) Fail(err error) {
+	fw.mu.Lock()
+	if fw.err == nil {
+		fw.err = err
+	}
+	fw.mu.Unlock()
+}

@@ -1,0 +1,260 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/brisk-rpc/brisk/codec"
+	"github.com/brisk-rpc/brisk/internal/wire"
+	"github.com/brisk-rpc/brisk/protocol"
+)
+
+// Error texts sent to callers for framework errors (the handler's own errors go as they are).
+const (
+	errTextShuttingDown = "brisk: server is shutting down"
+)
+
+// conn is one accepted connection.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	w      *wire.Writer
+	ctx    context.Context // cancelled when the connection closes
+	cancel context.CancelFunc
+
+	inflight  atomic.Int64 // requests admitted and not yet answered
+	draining  atomic.Bool
+	closeOnce sync.Once
+	pushSeq   atomic.Uint64
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{srv: s, nc: nc, w: wire.NewWriter(nc), ctx: ctx, cancel: cancel}
+}
+
+// serve is the connection's read loop.
+func (c *conn) serve() {
+	defer c.srv.removeConn(c)
+	defer c.close()
+	s := c.srv
+	br := bufio.NewReaderSize(c.nc, s.readBufferSize)
+	for {
+		if s.readTimeout > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(s.readTimeout))
+		}
+		req := protocol.GetPooledMsg()
+		err := req.Decode(br, s.maxMessageSize)
+		if err != nil {
+			if !c.answerBadFrame(req, err) {
+				protocol.FreeMsg(req)
+				if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+					s.logger.Debug("brisk: closing connection", "remote", c.nc.RemoteAddr(), "err", err)
+				}
+				return
+			}
+			continue
+		}
+		if req.MessageType() != protocol.Request {
+			protocol.FreeMsg(req) // clients do not answer pushes; ignore strays
+			continue
+		}
+		if req.IsHeartbeat() {
+			req.SetMessageType(protocol.Response)
+			_ = c.w.WriteMessage(req)
+			protocol.FreeMsg(req)
+			continue
+		}
+		c.inflight.Add(1)
+		if c.draining.Load() {
+			c.replyError(req, errTextShuttingDown)
+			c.finish(req)
+			continue
+		}
+		go c.handle(req)
+	}
+}
+
+// answerBadFrame answers a frame that was read whole but could not be parsed, so the caller
+// gets an error instead of a silent drop and the connection stays usable. It reports false
+// when the stream itself is broken and the connection must close.
+func (c *conn) answerBadFrame(req *protocol.Message, err error) bool {
+	if !errors.Is(err, protocol.ErrMalformed) && !errors.Is(err, protocol.ErrUnknownCompressType) &&
+		!errors.Is(err, protocol.ErrDecompressedTooLarge) && !errors.Is(err, protocol.ErrBadCompressedData) {
+		return false
+	}
+	if req.MessageType() == protocol.Request && !req.IsOneway() {
+		c.inflight.Add(1)
+		c.replyError(req, "brisk: bad request: "+err.Error())
+		c.finish(req)
+	} else {
+		protocol.FreeMsg(req)
+	}
+	return true
+}
+
+// finish releases req and closes a draining connection once its last call has answered.
+func (c *conn) finish(req *protocol.Message) {
+	protocol.FreeMsg(req)
+	if c.inflight.Add(-1) == 0 && c.draining.Load() {
+		c.w.CloseWhenFlushed()
+	}
+}
+
+// drain stops admitting requests; the connection closes after the last answer is written.
+func (c *conn) drain() {
+	c.draining.Store(true)
+	if c.inflight.Load() == 0 {
+		c.w.CloseWhenFlushed()
+	}
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.w.Fail(net.ErrClosed)
+		_ = c.nc.Close()
+		c.cancel()
+	})
+}
+
+// handle runs one request and writes its response.
+func (c *conn) handle(req *protocol.Message) {
+	defer c.finish(req)
+	s := c.srv
+	if s.auth != nil {
+		if err := s.auth(c.ctx, req, req.Metadata[protocol.AuthKey]); err != nil {
+			c.replyError(req, err.Error())
+			c.w.CloseWhenFlushed()
+			return
+		}
+	}
+	svc := (*s.services.Load())[req.ServicePath]
+	if svc == nil {
+		c.replyError(req, "brisk: can't find service "+req.ServicePath)
+		return
+	}
+	mt := svc.methods[req.ServiceMethod]
+	if mt == nil {
+		c.replyError(req, "brisk: can't find method "+req.ServiceMethod+" of service "+req.ServicePath)
+		return
+	}
+	cdc, err := s.codecs.Get(req.SerializeType())
+	if err != nil {
+		c.replyError(req, "brisk: "+err.Error())
+		return
+	}
+	argp := reflect.New(mt.argType)
+	if err := cdc.Decode(req.Payload, argp.Interface()); err != nil {
+		c.replyError(req, "brisk: bad arguments: "+err.Error())
+		return
+	}
+	argv := argp
+	if !mt.argIsPtr {
+		argv = argp.Elem()
+	}
+	replyv := reflect.New(mt.replyType)
+
+	cc := &callContext{Context: c.ctx, req: req, conn: c}
+	var ctx context.Context = cc
+	if ms := req.Metadata[protocol.ServerTimeout]; ms != "" {
+		if n, perr := strconv.ParseInt(ms, 10, 64); perr == nil && n > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(cc, time.Duration(n)*time.Millisecond)
+			defer cancel()
+		}
+	}
+	callErr := mt.call(ctx, argv, replyv)
+	if pe, ok := callErr.(*panicError); ok {
+		s.logger.Error("brisk: handler panicked", "service", req.ServicePath, "method", req.ServiceMethod,
+			"panic", pe.value, "stack", string(pe.stack))
+	}
+	if req.IsOneway() {
+		return
+	}
+	resMD := cc.takeResponseMetadata()
+	if callErr != nil {
+		c.replyFailure(req, resMD, callErr.Error())
+		return
+	}
+	c.reply(req, cdc, replyv.Interface(), resMD)
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// reply turns req into its response in place and writes it.
+func (c *conn) reply(req *protocol.Message, cdc codec.Codec, reply any, md map[string]string) {
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 1<<20 {
+			bufPool.Put(bp)
+		}
+	}()
+	payload, err := cdc.Encode((*bp)[:0], reply)
+	if err != nil {
+		// The handler succeeded but its reply cannot be sent; say so rather than send nothing.
+		c.replyFailure(req, md, "brisk: cannot encode reply: "+err.Error())
+		return
+	}
+	*bp = payload
+	compress := req.CompressType()
+	req.SetCompressType(protocol.None)
+	if compress == protocol.Gzip && len(payload) > protocol.CompressThreshold {
+		zp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(zp)
+		*zp = protocol.Compress((*zp)[:0], payload)
+		payload = *zp
+		req.SetCompressType(protocol.Gzip)
+	}
+	c.writeResponse(req, md, payload)
+}
+
+// replyError answers req with a framework error unless it is oneway.
+func (c *conn) replyError(req *protocol.Message, text string) {
+	if req.IsOneway() {
+		return
+	}
+	c.replyFailure(req, nil, text)
+}
+
+// replyFailure sends an error response: status Error, the text under __rpcx_error__ (added
+// to the handler's response metadata, if any) and no payload.
+func (c *conn) replyFailure(req *protocol.Message, md map[string]string, text string) {
+	if md == nil {
+		md = make(map[string]string, 1)
+	}
+	md[protocol.ServiceError] = text
+	req.SetCompressType(protocol.None)
+	req.SetMessageStatusType(protocol.Error)
+	c.writeResponse(req, md, nil)
+}
+
+func (c *conn) writeResponse(req *protocol.Message, md map[string]string, payload []byte) {
+	reqMD := req.Metadata
+	req.SetMessageType(protocol.Response)
+	req.SetOneway(false)
+	req.Metadata = md
+	req.Payload = payload
+	if err := c.w.WriteMessage(req); err != nil {
+		c.srv.logger.Debug("brisk: writing response failed", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+	req.Metadata = reqMD
+	req.Payload = nil
+}
+
+// push sends a server-initiated oneway request to the client.
+func (c *conn) push(servicePath, serviceMethod string, md map[string]string, data []byte) error {
+	m := &protocol.Message{ServicePath: servicePath, ServiceMethod: serviceMethod, Metadata: md, Payload: data}
+	m.Header[0] = protocol.MagicNumber
+	m.SetOneway(true)
+	m.SetSerializeType(protocol.SerializeNone)
+	m.SetSeq(c.pushSeq.Add(1))
+	return c.w.WriteMessage(m)
+}

@@ -1,0 +1,374 @@
+// Package server serves plain Go methods over the rpcx wire protocol.
+//
+// A service is any value with exported methods of the form
+//
+//	func (t *T) Name(ctx context.Context, args *A, reply *R) error
+//
+// (args may also be a value type). Register it and serve:
+//
+//	s := server.NewServer()
+//	s.RegisterName("Arith", new(Arith), "")
+//	s.Serve("tcp", ":8972")
+//
+// Each connection has one read loop with a large buffered reader; each request runs in its
+// own goroutine so a slow handler never blocks the connection; responses from all handlers
+// of a connection are coalesced into as few writes as possible.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/brisk-rpc/brisk/codec"
+	"github.com/brisk-rpc/brisk/protocol"
+)
+
+// ErrServerClosed is returned by Serve and ServeListener after Shutdown or Close.
+var ErrServerClosed = errors.New("brisk: server closed")
+
+// AuthFunc checks a request's auth token (the __AUTH metadata value). A non-nil error is
+// sent back to the caller and the connection is closed.
+type AuthFunc func(ctx context.Context, req *protocol.Message, token string) error
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithMaxMessageSize limits the size of a request frame and of a decompressed payload
+// (default protocol.DefaultMaxMessageSize, 64 MiB). Larger frames close the connection.
+func WithMaxMessageSize(n int) Option { return func(s *Server) { s.maxMessageSize = n } }
+
+// WithAuthFunc makes every request (but heartbeats) pass fn first.
+func WithAuthFunc(fn AuthFunc) Option { return func(s *Server) { s.auth = fn } }
+
+// WithLogger sets where the server reports connection errors and handler panics. By default
+// it reports nothing.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l } }
+
+// WithTLSConfig makes Serve wrap its listener in TLS.
+func WithTLSConfig(cfg *tls.Config) Option { return func(s *Server) { s.tlsConfig = cfg } }
+
+// WithReadTimeout closes a connection that sends nothing for d (default: never). Clients
+// that send heartbeats keep their connections alive.
+func WithReadTimeout(d time.Duration) Option { return func(s *Server) { s.readTimeout = d } }
+
+// WithCodecs replaces the table of codecs the server decodes requests with.
+func WithCodecs(set *codec.Set) Option { return func(s *Server) { s.codecs = set } }
+
+// WithReadBufferSize sets the per-connection read buffer (default 32 KiB).
+func WithReadBufferSize(n int) Option { return func(s *Server) { s.readBufferSize = n } }
+
+// Server serves registered services on any number of listeners.
+type Server struct {
+	maxMessageSize int
+	auth           AuthFunc
+	logger         *slog.Logger
+	tlsConfig      *tls.Config
+	readTimeout    time.Duration
+	codecs         *codec.Set
+	readBufferSize int
+
+	regMu    sync.Mutex                           // serialises registrations
+	services atomic.Pointer[map[string]*service] // copied on write, read without locks
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]*conn
+	closing   bool
+	connWG    sync.WaitGroup // one per connection read loop
+	drained   chan struct{}  // closed when the last connection ends during shutdown
+}
+
+// NewServer returns a server with the given options.
+func NewServer(opts ...Option) *Server {
+	s := &Server{
+		maxMessageSize: protocol.DefaultMaxMessageSize,
+		logger:         slog.New(slog.DiscardHandler),
+		codecs:         codec.NewSet(),
+		readBufferSize: 32 << 10,
+		listeners:      make(map[net.Listener]struct{}),
+		conns:          make(map[net.Conn]*conn),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	empty := map[string]*service{}
+	s.services.Store(&empty)
+	return s
+}
+
+// Register publishes rcvr's methods under the name of its concrete type.
+func (s *Server) Register(rcvr any, metadata string) error {
+	t := reflectName(rcvr)
+	return s.RegisterName(t, rcvr, metadata)
+}
+
+// RegisterName publishes rcvr's methods under name. metadata is the URL-query string a
+// registry plugin advertises for it (for example "weight=10&group=a").
+func (s *Server) RegisterName(name string, rcvr any, metadata string) error {
+	svc, err := newService(name, rcvr, metadata)
+	if err != nil {
+		return err
+	}
+	return s.addMethods(name, metadata, svc.methods)
+}
+
+// RegisterFunction publishes fn, a func(ctx, args, reply) error, as servicePath.<its name>.
+func (s *Server) RegisterFunction(servicePath string, fn any, metadata string) error {
+	name, mt, err := newFunction(servicePath, fn)
+	if err != nil {
+		return err
+	}
+	return s.addMethods(servicePath, metadata, map[string]*methodType{name: mt})
+}
+
+// RegisterFunctionName publishes fn, a func(ctx, args, reply) error, as servicePath.name.
+func (s *Server) RegisterFunctionName(servicePath, name string, fn any, metadata string) error {
+	mt, err := checkFunc(servicePath, name, fn)
+	if err != nil {
+		return err
+	}
+	return s.addMethods(servicePath, metadata, map[string]*methodType{name: mt})
+}
+
+// addMethods merges methods into the service table, copying it so readers never lock.
+func (s *Server) addMethods(name, metadata string, methods map[string]*methodType) error {
+	if name == "" {
+		return &RegistrationError{Service: name, Reason: "empty service name"}
+	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	old := *s.services.Load()
+	next := make(map[string]*service, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	merged := &service{name: name, metadata: metadata, methods: make(map[string]*methodType)}
+	if prev := old[name]; prev != nil {
+		for k, v := range prev.methods {
+			merged.methods[k] = v
+		}
+		if metadata == "" {
+			merged.metadata = prev.metadata
+		}
+	}
+	for k, v := range methods {
+		if _, dup := merged.methods[k]; dup {
+			return &RegistrationError{Service: name, Method: k, Reason: "already registered"}
+		}
+		merged.methods[k] = v
+	}
+	next[name] = merged
+	s.services.Store(&next)
+	return nil
+}
+
+// Services returns the registered service names and their metadata strings.
+func (s *Server) Services() map[string]string {
+	out := make(map[string]string)
+	for k, v := range *s.services.Load() {
+		out[k] = v.metadata
+	}
+	return out
+}
+
+// Serve listens on network ("tcp", "tcp4", "tcp6" or "unix") and address and serves until
+// Shutdown or Close, when it returns ErrServerClosed.
+func (s *Server) Serve(network, address string) error {
+	if network == "unix" {
+		// A socket file left by a crashed process would make Listen fail.
+		if fi, err := os.Stat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(address)
+		}
+	}
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return err
+	}
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
+	return s.ServeListener(ln)
+}
+
+// ServeListener serves connections accepted from ln until Shutdown or Close.
+func (s *Server) ServeListener(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: wait and try again, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logger.Warn("brisk: accept failed; retrying", "err", err, "delay", backoff)
+				timer := time.NewTimer(backoff)
+				<-timer.C
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.serveConn(nc)
+	}
+}
+
+// Addresses returns the addresses of the listeners being served.
+func (s *Server) Addresses() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, 0, len(s.listeners))
+	for ln := range s.listeners {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// serveConn starts the read loop of an accepted connection.
+func (s *Server) serveConn(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	s.conns[nc] = c
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+}
+
+// removeConn forgets c once its read loop has ended.
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c.nc)
+	if s.closing && len(s.conns) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// beginClose stops accepting: it closes every listener and returns the open connections.
+func (s *Server) beginClose() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// Shutdown stops accepting connections and requests, lets the calls in flight finish and
+// send their responses, then closes every connection. If ctx ends first, the remaining
+// connections are closed at once (their handlers see their contexts cancelled) and ctx's
+// error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	drained := make(chan struct{})
+	if len(s.conns) == 0 {
+		close(drained)
+	} else if s.drained == nil {
+		s.drained = drained
+	} else {
+		drained = s.drained
+	}
+	s.mu.Unlock()
+	for _, c := range s.beginClose() {
+		c.drain()
+	}
+	select {
+	case <-drained:
+		s.connWG.Wait()
+		return nil
+	case <-ctx.Done():
+		s.closeConns()
+		s.connWG.Wait()
+		return ctx.Err()
+	}
+}
+
+// Close closes every listener and connection at once. Calls in flight get no response.
+func (s *Server) Close() error {
+	s.beginClose()
+	s.closeConns()
+	s.connWG.Wait()
+	return nil
+}
+
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+}
+
+// ActiveClientConn returns the connections currently open.
+func (s *Server) ActiveClientConn() []net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Conn, 0, len(s.conns))
+	for nc := range s.conns {
+		out = append(out, nc)
+	}
+	return out
+}
+
+// ErrUnknownConn is returned by SendMessage for a connection the server does not hold.
+var ErrUnknownConn = errors.New("brisk: connection is not open on this server")
+
+// SendMessage pushes a message to the client on nc (a connection from RemoteConn or
+// ActiveClientConn). The client receives it as a oneway request with a raw payload.
+func (s *Server) SendMessage(nc net.Conn, servicePath, serviceMethod string, metadata map[string]string, data []byte) error {
+	s.mu.Lock()
+	c := s.conns[nc]
+	s.mu.Unlock()
+	if c == nil {
+		return ErrUnknownConn
+	}
+	return c.push(servicePath, serviceMethod, metadata, data)
+}
