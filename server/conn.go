@@ -187,17 +187,11 @@ func (c *conn) handle(req *protocol.Message) {
 	c.reply(req, cdc, replyv.Interface(), resMD)
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
 // reply turns req into its response in place and writes it.
 func (c *conn) reply(req *protocol.Message, cdc codec.Codec, reply any, md map[string]string) {
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 1<<20 {
-			bufPool.Put(bp)
-		}
-	}()
-	payload, err := cdc.Encode((*bp)[:0], reply)
+	bp := wire.GetBuffer()
+	defer wire.PutBuffer(bp)
+	payload, err := cdc.Encode(*bp, reply)
 	if err != nil {
 		// The handler succeeded but its reply cannot be sent; say so rather than send nothing.
 		c.replyFailure(req, md, "brisk: cannot encode reply: "+err.Error())
@@ -207,9 +201,9 @@ func (c *conn) reply(req *protocol.Message, cdc codec.Codec, reply any, md map[s
 	compress := req.CompressType()
 	req.SetCompressType(protocol.None)
 	if compress == protocol.Gzip && len(payload) > protocol.CompressThreshold {
-		zp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(zp)
-		*zp = protocol.Compress((*zp)[:0], payload)
+		zp := wire.GetBuffer()
+		defer wire.PutBuffer(zp)
+		*zp = protocol.Compress(*zp, payload)
 		payload = *zp
 		req.SetCompressType(protocol.Gzip)
 	}
