@@ -74,7 +74,7 @@ type Server struct {
 	codecs         *codec.Set
 	readBufferSize int
 
-	regMu    sync.Mutex                           // serialises registrations
+	regMu    sync.Mutex                          // serialises registrations
 	services atomic.Pointer[map[string]*service] // copied on write, read without locks
 
 	mu        sync.Mutex
