@@ -79,7 +79,7 @@ func (c *conn) serve() {
 			c.finish(req)
 			continue
 		}
-		go c.handle(req)
+		s.workers.run(job{c: c, req: req})
 	}
 }
 

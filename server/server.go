@@ -73,6 +73,7 @@ type Server struct {
 	readTimeout    time.Duration
 	codecs         *codec.Set
 	readBufferSize int
+	workers        *workers
 
 	regMu    sync.Mutex                          // serialises registrations
 	services atomic.Pointer[map[string]*service] // copied on write, read without locks
@@ -94,6 +95,7 @@ func NewServer(opts ...Option) *Server {
 		readBufferSize: 32 << 10,
 		listeners:      make(map[net.Listener]struct{}),
 		conns:          make(map[net.Conn]*conn),
+		workers:        newWorkers(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -319,10 +321,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-drained:
 		s.connWG.Wait()
+		s.workers.stop()
 		return nil
 	case <-ctx.Done():
 		s.closeConns()
 		s.connWG.Wait()
+		go s.workers.stop() // handlers still running see their contexts cancelled
 		return ctx.Err()
 	}
 }
@@ -332,6 +336,7 @@ func (s *Server) Close() error {
 	s.beginClose()
 	s.closeConns()
 	s.connWG.Wait()
+	s.workers.stop()
 	return nil
 }
 

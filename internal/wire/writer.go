@@ -4,6 +4,7 @@ package wire
 
 import (
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/brisk-rpc/brisk/protocol"
@@ -49,6 +50,12 @@ func (fw *Writer) WriteMessage(m *protocol.Message) error {
 		return nil
 	}
 	fw.flushing = true
+	// Let goroutines that are ready to run (other callers, other handlers) append their
+	// frames first: one yield turns many small writes into one large one under load, and
+	// costs almost nothing when nobody else is runnable.
+	fw.mu.Unlock()
+	runtime.Gosched()
+	fw.mu.Lock()
 	var err error
 	for len(fw.pending) > 0 {
 		buf := fw.pending
