@@ -193,6 +193,12 @@ func (c *Client) Call(ctx context.Context, serviceMethod string, args, reply any
 	call.ServicePath, call.ServiceMethod, call.Args, call.Reply = path, method, args, reply
 	call.resMD, _ = ctx.Value(responseMetadataKey{}).(*map[string]string)
 	c.send(ctx, call, false)
+	if ctx.Done() == nil {
+		<-call.Done // a context that never ends needs no select
+		err = call.Error
+		c.recycle(call)
+		return err
+	}
 	select {
 	case <-call.Done:
 	case <-ctx.Done():
