@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/apache/thrift/lib/go/thrift"
@@ -62,9 +63,13 @@ func NewSet() *Set {
 	return s
 }
 
-// Register sets the codec for serialize type t, replacing any before it.
+// Register sets the codec for serialize type t, replacing any before it. The serialize type
+// is a 4-bit field on the wire, so Register panics if t is over 15.
 func (s *Set) Register(t protocol.SerializeType, c Codec) {
-	s.codecs[t&0x0F] = c
+	if int(t) >= len(s.codecs) {
+		panic(fmt.Sprintf("brisk/codec: Register: serialize type %d is over 15", t))
+	}
+	s.codecs[t] = c
 }
 
 // Get returns the codec for t, or an error wrapping ErrUnknownCodec.
@@ -92,6 +97,9 @@ func (Raw) Encode(dst []byte, v any) ([]byte, error) {
 	case []byte:
 		return append(dst, b...), nil
 	case *[]byte:
+		if b == nil {
+			return dst, nil
+		}
 		return append(dst, *b...), nil
 	case nil:
 		return dst, nil
@@ -102,8 +110,8 @@ func (Raw) Encode(dst []byte, v any) ([]byte, error) {
 // Decode copies data into *v.
 func (Raw) Decode(data []byte, v any) error {
 	b, ok := v.(*[]byte)
-	if !ok {
-		return decodeErr("raw", fmt.Errorf("want *[]byte, got %T", v))
+	if !ok || b == nil {
+		return decodeErr("raw", fmt.Errorf("want a non-nil *[]byte, got %T", v))
 	}
 	*b = append((*b)[:0], data...)
 	return nil
@@ -160,6 +168,10 @@ func (Protobuf) Decode(data []byte, v any) error {
 	if !ok {
 		return decodeErr("protobuf", fmt.Errorf("%T is not a proto.Message", v))
 	}
+	if !m.ProtoReflect().IsValid() {
+		// proto.Unmarshal would panic on a nil pointer.
+		return decodeErr("protobuf", fmt.Errorf("cannot decode into a nil %T", v))
+	}
 	if err := proto.Unmarshal(data, m); err != nil {
 		return decodeErr("protobuf", err)
 	}
@@ -177,6 +189,13 @@ type appendWriter struct{ b []byte }
 func (w *appendWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
+}
+
+// WriteByte lets the msgpack encoder use the writer directly instead of wrapping it in an
+// allocated adapter.
+func (w *appendWriter) WriteByte(c byte) error {
+	w.b = append(w.b, c)
+	return nil
 }
 
 var msgpackWriters = sync.Pool{New: func() any { return new(appendWriter) }}
@@ -199,9 +218,16 @@ func (MsgPack) Encode(dst []byte, v any) ([]byte, error) {
 }
 
 // Decode decodes MsgPack data into v. An empty payload leaves v unchanged.
+//
+// The data is checked before it is decoded (see checkMsgPack): the msgpack library sizes
+// slices by the length the data claims and recurses once per nesting level, so a few hostile
+// bytes could otherwise make it allocate gigabytes or overflow the stack.
 func (MsgPack) Decode(data []byte, v any) error {
 	if len(data) == 0 {
 		return nil
+	}
+	if _, err := checkMsgPack(data); err != nil {
+		return decodeErr("msgpack", err)
 	}
 	if err := msgpack.Unmarshal(data, v); err != nil {
 		return decodeErr("msgpack", err)
@@ -221,6 +247,10 @@ func (Thrift) Encode(dst []byte, v any) ([]byte, error) {
 	if !ok {
 		return dst, encodeErr("thrift", fmt.Errorf("%T is not a thrift.TStruct", v))
 	}
+	if isNilPointer(v) {
+		// Generated Write methods dereference their receiver.
+		return dst, encodeErr("thrift", fmt.Errorf("cannot encode a nil %T", v))
+	}
 	buf := thrift.NewTMemoryBufferLen(256)
 	p := thrift.NewTBinaryProtocolConf(buf, nil)
 	if err := s.Write(context.Background(), p); err != nil {
@@ -238,6 +268,9 @@ func (Thrift) Decode(data []byte, v any) error {
 	if !ok {
 		return decodeErr("thrift", fmt.Errorf("%T is not a thrift.TStruct", v))
 	}
+	if isNilPointer(v) {
+		return decodeErr("thrift", fmt.Errorf("cannot decode into a nil %T", v))
+	}
 	buf := thrift.NewTMemoryBufferLen(len(data))
 	_, _ = buf.Write(data)
 	p := thrift.NewTBinaryProtocolConf(buf, &thrift.TConfiguration{MaxMessageSize: int32(min(len(data)+1, 1<<30))})
@@ -245,4 +278,9 @@ func (Thrift) Decode(data []byte, v any) error {
 		return decodeErr("thrift", err)
 	}
 	return nil
+}
+
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

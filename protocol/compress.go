@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -14,8 +15,16 @@ const CompressThreshold = 1024
 
 var (
 	gzipWriters sync.Pool // *gzip.Writer
-	gzipReaders sync.Pool // *gzip.Reader
+	gzipReaders sync.Pool // *gzipDecoder
 )
+
+// gzipDecoder keeps a gzip reader together with the bytes.Reader it reads from, so that
+// decompressing allocates nothing once the pool is warm and a pooled reader never pins the
+// last payload it read.
+type gzipDecoder struct {
+	src bytes.Reader
+	zr  gzip.Reader
+}
 
 type appendWriter struct{ b []byte }
 
@@ -43,26 +52,33 @@ func Compress(dst, src []byte) []byte {
 
 // Decompress appends the decompressed gzip stream src to dst. It stops with an error
 // wrapping ErrDecompressedTooLarge once the output passes limit bytes (a gzip bomb) and
-// with one wrapping ErrBadCompressedData if src is not valid gzip.
+// with one wrapping ErrBadCompressedData if src is not valid gzip. It never holds more than
+// limit+1 bytes of output, whatever src claims. On error dst is returned unextended.
 func Decompress(dst, src []byte, limit int) ([]byte, error) {
-	br := bytes.NewReader(src)
-	zr, _ := gzipReaders.Get().(*gzip.Reader)
-	var err error
-	if zr == nil {
-		zr, err = gzip.NewReader(br)
-	} else {
-		err = zr.Reset(br)
+	limit = min(max(limit, 0), math.MaxInt-1-len(dst)) // keep stop below from overflowing
+	d, _ := gzipReaders.Get().(*gzipDecoder)
+	if d == nil {
+		d = new(gzipDecoder)
 	}
-	if err != nil {
+	defer func() {
+		d.src.Reset(nil)
+		gzipReaders.Put(d)
+	}()
+	d.src.Reset(src)
+	if err := d.zr.Reset(&d.src); err != nil {
 		return dst, frameErr(ErrBadCompressedData, "%v", err)
 	}
-	defer gzipReaders.Put(zr)
 	start := len(dst)
+	stop := start + limit + 1 // one byte past the limit is enough to tell a bomb
 	for {
 		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
+			// Grow geometrically, but never past stop.
+			grow := min(max(len(dst)-start, 512), stop-len(dst))
+			nd := make([]byte, len(dst), len(dst)+grow)
+			copy(nd, dst)
+			dst = nd
 		}
-		n, err := zr.Read(dst[len(dst):cap(dst)])
+		n, err := d.zr.Read(dst[len(dst):min(cap(dst), stop)])
 		dst = dst[:len(dst)+n]
 		if len(dst)-start > limit {
 			return dst[:start], frameErr(ErrDecompressedTooLarge, "more than %d bytes", limit)

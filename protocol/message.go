@@ -8,6 +8,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 )
 
@@ -205,9 +206,7 @@ func (m *Message) Clone() *Message {
 			c.Metadata[k] = v
 		}
 	}
-	if m.Payload != nil {
-		c.Payload = append([]byte(nil), m.Payload...)
-	}
+	c.Payload = bytes.Clone(m.Payload) // nil stays nil, empty stays empty
 	return c
 }
 
