@@ -12,4 +12,5 @@ require (
 require (
 	github.com/stretchr/testify v1.8.0 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 )

@@ -64,12 +64,16 @@ func NewSet() *Set {
 }
 
 // Register sets the codec for serialize type t, replacing any before it. The serialize type
-// is a 4-bit field on the wire, so Register panics if t is over 15.
-func (s *Set) Register(t protocol.SerializeType, c Codec) {
+// is a 4-bit field on the wire, so t must be at most 15.
+func (s *Set) Register(t protocol.SerializeType, c Codec) error {
 	if int(t) >= len(s.codecs) {
-		panic(fmt.Sprintf("brisk/codec: Register: serialize type %d is over 15", t))
+		return fmt.Errorf("brisk/codec: serialize type %d is over 15", t)
+	}
+	if c == nil {
+		return fmt.Errorf("brisk/codec: nil codec for serialize type %d", t)
 	}
 	s.codecs[t] = c
+	return nil
 }
 
 // Get returns the codec for t, or an error wrapping ErrUnknownCodec.

@@ -76,7 +76,9 @@ func TestSetRegister(t *testing.T) {
 			s := codec.NewSet()
 			other := codec.NewSet()
 			before, _ := other.Get(tc.t)
-			s.Register(tc.t, upper{})
+			if err := s.Register(tc.t, upper{}); err != nil {
+				t.Fatal(err)
+			}
 			c, err := s.Get(tc.t)
 			if err != nil || c.Name() != "upper" {
 				t.Fatalf("after Register, Get = %v, %v", c, err)
@@ -103,20 +105,29 @@ func TestSetRegister(t *testing.T) {
 	}
 }
 
-func TestSetRegisterOutOfRangePanics(t *testing.T) {
-	for _, st := range []protocol.SerializeType{16, 17, 255} {
-		t.Run(st.String(), func(t *testing.T) {
+func TestSetRegisterRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		t    protocol.SerializeType
+		c    codec.Codec
+	}{
+		{"16", 16, upper{}},
+		{"17", 17, upper{}},
+		{"255", 255, upper{}},
+		{"nil codec", 7, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
 			s := codec.NewSet()
-			defer func() {
-				if recover() == nil {
-					t.Errorf("Register(%d) did not panic", st)
+			if err := s.Register(tc.t, tc.c); err == nil {
+				t.Fatalf("Register(%d, %v) accepted", tc.t, tc.c)
+			}
+			// Nothing was clobbered (16 would alias raw if the type were masked).
+			for st := range protocol.SerializeType(16) {
+				if c, _ := s.Get(st); c != nil && c.Name() == "upper" {
+					t.Errorf("Register(%d) replaced type %d", tc.t, st)
 				}
-				// The raw codec (st & 15 for 16) was not clobbered.
-				if c, _ := s.Get(protocol.SerializeType(st & 15)); c != nil && c.Name() == "upper" {
-					t.Errorf("Register(%d) replaced type %d", st, st&15)
-				}
-			}()
-			s.Register(st, upper{})
+			}
 		})
 	}
 }
@@ -124,7 +135,9 @@ func TestSetRegisterOutOfRangePanics(t *testing.T) {
 // TestSetConcurrentGet: once registration is done, Get is safe from many goroutines.
 func TestSetConcurrentGet(t *testing.T) {
 	s := codec.NewSet()
-	s.Register(9, upper{})
+	if err := s.Register(9, upper{}); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error)
 	for g := range 8 {
 		go func() {
