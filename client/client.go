@@ -42,6 +42,7 @@ type Call struct {
 	Done chan *Call
 
 	seq       uint64
+	ctx       context.Context // a Go call's context, if it can end
 	resMD     *map[string]string
 	stopAfter func() bool // stops the context watcher of a Go call
 }
@@ -49,6 +50,9 @@ type Call struct {
 func (call *Call) done() {
 	if call.stopAfter != nil {
 		call.stopAfter()
+	}
+	if call.ctx != nil {
+		call.Error = ctxErrAfter(call.ctx, call.Error)
 	}
 	select {
 	case call.Done <- call:
@@ -103,6 +107,9 @@ func (c *Client) Connect(network, address string) error {
 func (c *Client) ConnectConn(nc net.Conn) error { return c.start(nc) }
 
 func (c *Client) start(nc net.Conn) error {
+	if nc == nil {
+		return errors.New("brisk: ConnectConn with a nil connection")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -176,6 +183,9 @@ func splitMethod(name string) (path, method string, err error) {
 	return name[:i], name[i+1:], nil
 }
 
+// heartbeatCodec encodes heartbeat payloads.
+var heartbeatCodec codec.Codec = codec.MsgPack{}
+
 var callPool = sync.Pool{New: func() any { return &Call{Done: make(chan *Call, 1)} }}
 
 // Call invokes serviceMethod ("Service.Method") with args and waits for the reply, which is
@@ -202,15 +212,32 @@ func (c *Client) Call(ctx context.Context, serviceMethod string, args, reply any
 	select {
 	case <-call.Done:
 	case <-ctx.Done():
-		if c.forget(call.seq, call) {
+		if c.forget(call) {
 			err = ctx.Err()
 			c.recycle(call)
 			return err
 		}
 		<-call.Done // the response won the race: it is being delivered
 	}
-	err = call.Error
+	err = ctxErrAfter(ctx, call.Error)
 	c.recycle(call)
+	return err
+}
+
+// ctxErrAfter returns ctx's error in place of err when the call failed after ctx ended:
+// most likely the handler gave up at the deadline it was sent (__ServerTimeout) and said
+// so before our own timer fired (timers may fire a little late). The caller learns that its
+// deadline passed, not the server's echo of it.
+func ctxErrAfter(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
 	return err
 }
 
@@ -244,9 +271,12 @@ func (c *Client) Go(ctx context.Context, serviceMethod string, args, reply any, 
 	}
 	call.resMD, _ = ctx.Value(responseMetadataKey{}).(*map[string]string)
 	if ctx.Done() != nil {
+		call.ctx = ctx
 		// The watcher costs nothing until ctx ends; done stops it.
+		// It may run before send registers the call; send then sees ctx ended and ends the
+		// call itself, so exactly one of them does.
 		call.stopAfter = context.AfterFunc(ctx, func() {
-			if c.forget(call.seq, call) {
+			if c.forget(call) {
 				call.Error = ctx.Err()
 				call.done()
 			}
@@ -256,12 +286,13 @@ func (c *Client) Go(ctx context.Context, serviceMethod string, args, reply any, 
 	return call
 }
 
-// forget removes a pending call; false means the read loop already took it.
-func (c *Client) forget(seq uint64, call *Call) bool {
+// forget removes a pending call; false means it is not pending (not yet registered, or
+// already taken by the read loop). call.seq is read under c.mu, where send writes it.
+func (c *Client) forget(call *Call) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pending[seq] == call {
-		delete(c.pending, seq)
+	if c.pending[call.seq] == call {
+		delete(c.pending, call.seq)
 		return true
 	}
 	return false
@@ -271,15 +302,23 @@ func (c *Client) forget(seq uint64, call *Call) bool {
 // On any failure the call ends with the error.
 func (c *Client) send(ctx context.Context, call *Call, heartbeat bool) {
 	oneway := call.Reply == nil && !heartbeat
-	cdc, err := c.opt.Codecs.Get(c.opt.SerializeType)
-	if err != nil {
-		call.Error = err
-		call.done()
-		return
+	serializeType := c.opt.SerializeType
+	var cdc codec.Codec = heartbeatCodec
+	if heartbeat {
+		// A heartbeat carries a msgpack timestamp whatever the calls use, as rpcx's does:
+		// the call codec (protobuf, thrift, raw) may be unable to encode an int64.
+		serializeType = protocol.MsgPack
+	} else {
+		var err error
+		if cdc, err = c.opt.Codecs.Get(serializeType); err != nil {
+			call.Error = err
+			call.done()
+			return
+		}
 	}
 	req := protocol.GetPooledMsg()
 	defer protocol.FreeMsg(req)
-	req.SetSerializeType(c.opt.SerializeType)
+	req.SetSerializeType(serializeType)
 	req.SetOneway(oneway)
 	req.SetHeartbeat(heartbeat)
 	req.ServicePath, req.ServiceMethod = call.ServicePath, call.ServiceMethod
@@ -304,7 +343,13 @@ func (c *Client) send(ctx context.Context, call *Call, heartbeat bool) {
 	req.Payload = payload
 
 	c.mu.Lock()
-	if err := c.unusableLocked(); err != nil {
+	err = c.unusableLocked()
+	if err == nil && !oneway {
+		// A context that ended before the call is registered must end it here: a watcher
+		// that fired earlier found nothing to forget.
+		err = ctx.Err()
+	}
+	if err != nil {
 		c.mu.Unlock()
 		call.Error = err
 		call.done()
@@ -321,7 +366,7 @@ func (c *Client) send(ctx context.Context, call *Call, heartbeat bool) {
 
 	req.SetSeq(seq)
 	if err := w.WriteMessage(req); err != nil {
-		if oneway || c.forget(seq, call) {
+		if oneway || c.forget(call) {
 			call.Error = &TransportError{Op: "write", Err: err}
 			call.done()
 		}
@@ -361,8 +406,10 @@ func (c *Client) setMetadata(ctx context.Context, req *protocol.Message) {
 		req.Metadata[protocol.AuthKey] = c.opt.AuthToken
 	}
 	if hasDeadline {
-		ms := time.Until(deadline).Milliseconds()
-		req.Metadata[protocol.ServerTimeout] = strconv.FormatInt(max(ms, 1), 10)
+		// Round up, so the handler's deadline is never before the caller's: the caller
+		// times out first and reports its own context error.
+		ms := (time.Until(deadline) + time.Millisecond - 1) / time.Millisecond
+		req.Metadata[protocol.ServerTimeout] = strconv.FormatInt(max(int64(ms), 1), 10)
 	}
 }
 
@@ -518,7 +565,7 @@ func (c *Client) heartbeatLoop() {
 				return // the connection already ended
 			}
 		case <-timer.C:
-			if c.forget(hb.seq, hb) {
+			if c.forget(hb) {
 				c.breakConn(&TransportError{Op: "heartbeat", Err: ErrHeartbeatTimeout})
 				return
 			}

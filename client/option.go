@@ -53,6 +53,45 @@ type Option struct {
 
 	// Logger receives connection events (default: nothing is logged).
 	Logger *slog.Logger
+
+	// The settings below are used by XClient only.
+
+	// Retries is how many more attempts Failover and Failtry make after a failed one
+	// (DefaultOption: 3). A call is retried only if it cannot have reached the handler, or
+	// if its method is listed in IdempotentMethods; service errors and the caller's
+	// cancellation are never retried.
+	Retries int
+	// IdempotentMethods lists the methods that are safe to run twice, which may therefore be
+	// retried even after their request was sent.
+	IdempotentMethods []string
+	// RetryBackoff is the first retry's delay ceiling, doubled for each further retry up to
+	// RetryBackoffMax; the actual delay is drawn at random below it (full jitter).
+	RetryBackoff    time.Duration // default 10 ms
+	RetryBackoffMax time.Duration // default 1 s
+	// RetryBudget is the share of calls that may be retried, so that retries cannot
+	// multiply the load of an outage (default 0.2: one retry per five calls, with a reserve
+	// of ten retries).
+	RetryBudget float64
+	// BackupLatency is how long Failbackup waits for an answer before asking a second
+	// server (default 10 ms).
+	BackupLatency time.Duration
+	// BreakerThreshold is how many consecutive failed calls (transport errors and timeouts)
+	// open a server's circuit breaker (default 5; negative disables breakers). An open
+	// breaker keeps calls away from the server for BreakerCooldown, then lets one probe in.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration // default 5 s
+	// ConnsPerServer is how many multiplexed connections an XClient keeps to each server
+	// (default 1).
+	ConnsPerServer int
+	// RedialBackoff is the wait after a failed dial before the server is dialled again,
+	// doubled after each further failure up to RedialBackoffMax. Meanwhile the server gets no
+	// calls.
+	RedialBackoff    time.Duration // default 100 ms
+	RedialBackoffMax time.Duration // default 5 s
+	// Selector is the selector of SelectByUser.
+	Selector Selector
+	// Latitude and Longitude locate the caller for the Closest selector.
+	Latitude, Longitude float64
 }
 
 // DefaultOption is the option set most callers want.
@@ -64,6 +103,16 @@ var DefaultOption = Option{
 	MaxWaitForHeartbeat: 30 * time.Second,
 	MaxMessageSize:      protocol.DefaultMaxMessageSize,
 	ReadBufferSize:      32 << 10,
+	Retries:             3,
+	RetryBackoff:        10 * time.Millisecond,
+	RetryBackoffMax:     time.Second,
+	RetryBudget:         0.2,
+	BackupLatency:       10 * time.Millisecond,
+	BreakerThreshold:    5,
+	BreakerCooldown:     5 * time.Second,
+	ConnsPerServer:      1,
+	RedialBackoff:       100 * time.Millisecond,
+	RedialBackoffMax:    5 * time.Second,
 }
 
 // withDefaults fills in zero values so a partly set Option still works.
@@ -92,5 +141,30 @@ func (o Option) withDefaults() Option {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.RetryBackoff = orDefault(o.RetryBackoff, DefaultOption.RetryBackoff)
+	o.RetryBackoffMax = orDefault(o.RetryBackoffMax, DefaultOption.RetryBackoffMax)
+	o.BackupLatency = orDefault(o.BackupLatency, DefaultOption.BackupLatency)
+	o.BreakerCooldown = orDefault(o.BreakerCooldown, DefaultOption.BreakerCooldown)
+	o.RedialBackoff = orDefault(o.RedialBackoff, DefaultOption.RedialBackoff)
+	o.RedialBackoffMax = orDefault(o.RedialBackoffMax, DefaultOption.RedialBackoffMax)
+	if o.BreakerThreshold == 0 {
+		o.BreakerThreshold = DefaultOption.BreakerThreshold
+	}
+	if o.ConnsPerServer <= 0 {
+		o.ConnsPerServer = 1
+	}
+	if o.RetryBudget <= 0 {
+		o.RetryBudget = DefaultOption.RetryBudget
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
 	return o
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,6 +144,9 @@ func (s *Server) RegisterFunctionName(servicePath, name string, fn any, metadata
 func (s *Server) addMethods(name, metadata string, methods map[string]*methodType) error {
 	if name == "" {
 		return &RegistrationError{Service: name, Reason: "empty service name"}
+	}
+	if strings.HasPrefix(name, reservedPrefix) {
+		return &RegistrationError{Service: name, Reason: "names starting with " + reservedPrefix + " are reserved"}
 	}
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
@@ -285,17 +289,26 @@ func (s *Server) removeConn(c *conn) {
 	s.connWG.Done()
 }
 
-// beginClose stops accepting: it closes every listener and returns the open connections.
-func (s *Server) beginClose() []*conn {
+// beginClose stops accepting: it marks the server closing, lets drain (if non-nil) mark each
+// open connection, closes every listener and returns the open connections. Doing all of it
+// under one lock means no connection can end unnoticed between the steps.
+func (s *Server) beginClose(drain func(*conn)) []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
-	for ln := range s.listeners {
-		_ = ln.Close()
-	}
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
+	}
+	if drain != nil {
+		// Drain before closing the listeners, so that once a dial is refused every open
+		// connection already rejects new calls.
+		for _, c := range conns {
+			drain(c)
+		}
+	}
+	for ln := range s.listeners {
+		_ = ln.Close()
 	}
 	return conns
 }
@@ -306,18 +319,25 @@ func (s *Server) beginClose() []*conn {
 // error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	drained := make(chan struct{})
-	if len(s.conns) == 0 {
-		close(drained)
-	} else if s.drained == nil {
-		s.drained = drained
-	} else {
-		drained = s.drained
+	drained := s.drained
+	if drained == nil {
+		drained = make(chan struct{})
+		if len(s.conns) == 0 {
+			close(drained)
+		} else {
+			s.drained = drained
+		}
 	}
 	s.mu.Unlock()
-	for _, c := range s.beginClose() {
-		c.drain()
+	// Between the unlock above and beginClose a connection may end; removeConn only closes
+	// drained once closing is set, so check again after it is.
+	s.beginClose((*conn).drain)
+	s.mu.Lock()
+	if len(s.conns) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
 	}
+	s.mu.Unlock()
 	select {
 	case <-drained:
 		s.connWG.Wait()
@@ -333,7 +353,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes every listener and connection at once. Calls in flight get no response.
 func (s *Server) Close() error {
-	s.beginClose()
+	s.beginClose(nil)
 	s.closeConns()
 	s.connWG.Wait()
 	s.workers.stop()

@@ -14,6 +14,9 @@ var (
 	typeOfContext = reflect.TypeFor[context.Context]()
 )
 
+// reservedPrefix starts the service paths brisk keeps for itself (see PROTOCOL.md).
+const reservedPrefix = "_brisk"
+
 // RegistrationError says which method (or function) was rejected and why.
 type RegistrationError struct {
 	Service string
@@ -92,8 +95,8 @@ func newService(name string, rcvr any, metadata string) (*service, error) {
 	if name == "" {
 		return nil, &RegistrationError{Service: name, Reason: "empty service name"}
 	}
-	if strings.HasPrefix(name, "_brisk") {
-		return nil, &RegistrationError{Service: name, Reason: "names starting with _brisk are reserved"}
+	if strings.HasPrefix(name, reservedPrefix) {
+		return nil, &RegistrationError{Service: name, Reason: "names starting with " + reservedPrefix + " are reserved"}
 	}
 	v := reflect.ValueOf(rcvr)
 	t := v.Type()
@@ -126,15 +129,31 @@ func newFunction(servicePath string, fn any) (string, *methodType, error) {
 	if fn == nil || v.Kind() != reflect.Func {
 		return "", nil, &RegistrationError{Service: servicePath, Reason: fmt.Sprintf("%T is not a function", fn)}
 	}
-	name := runtime.FuncForPC(v.Pointer()).Name()
-	if i := strings.LastIndexByte(name, '.'); i >= 0 {
-		name = name[i+1:]
-	}
-	if strings.HasPrefix(name, "func") && strings.Trim(name[4:], "0123456789") == "" {
+	name, ok := funcName(runtime.FuncForPC(v.Pointer()).Name())
+	if !ok {
 		return "", nil, &RegistrationError{Service: servicePath, Method: name, Reason: "an anonymous function has no name; use RegisterFunctionName"}
 	}
 	mt, err := checkFunc(servicePath, name, fn)
 	return name, mt, err
+}
+
+// funcName turns a runtime function name ("example.com/pkg.Square", "pkg.(*T).M-fm") into
+// the method name it is published under ("Square", "M"). It reports false for closures,
+// whose runtime names end in a generated part: "pkg.F.func1", "pkg.F.func1.2",
+// "pkg.init.func3" (a package-level func literal), "pkg.glob..func1".
+func funcName(full string) (string, bool) {
+	full = strings.TrimSuffix(full, "-fm") // a method value
+	if i := strings.LastIndexByte(full, '/'); i >= 0 {
+		full = full[i+1:]
+	}
+	full = strings.ReplaceAll(full, "[...]", "") // a generic function's instantiation
+	parts := strings.Split(full, ".")
+	for _, p := range parts[1:] {
+		if p == "" || strings.Trim(strings.TrimPrefix(p, "func"), "0123456789") == "" {
+			return parts[len(parts)-1], false
+		}
+	}
+	return parts[len(parts)-1], true
 }
 
 // checkFunc validates fn as func(ctx, args, reply) error.

@@ -1,13 +1,16 @@
 // Command game is brisk's seed scenario: a GameServer that keeps live player statistics in
-// a PlayerStatsService, calling it over brisk for every match event.
+// a cluster of PlayerStatsService servers, calling them over brisk for every match event.
 //
-// By default it starts the service in-process on a loopback port and drives it with
-// simulated players, then prints how many calls were made and their latency:
+// By default it starts three PlayerStatsService servers in-process on loopback ports and
+// drives them with simulated players through one XClient. Consistent hashing on the player
+// id keeps each player's stats on one server; Failover moves calls when a server fails.
+// It prints how many calls were made, their latency and how they spread over the servers:
 //
 //	go run ./examples/game
-//	go run ./examples/game -players 500 -duration 5s
+//	go run ./examples/game -servers 5 -players 500 -duration 5s
 //
-// With -listen it only serves; with -connect it only plays against a running service.
+// With -listen it only serves; with -connect host:port,host:port it only plays against
+// running servers.
 package main
 
 import (
@@ -20,10 +23,14 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/discovery"
 	"github.com/brisk-rpc/brisk/server"
 )
 
@@ -50,12 +57,14 @@ type PlayerStats struct {
 
 // PlayerStatsService keeps every player's totals in memory.
 type PlayerStatsService struct {
+	calls atomic.Int64
 	mu    sync.Mutex
 	stats map[int64]*PlayerStats
 }
 
 // UpdatePlayerStats records a match result and replies with the player's new score.
 func (s *PlayerStatsService) UpdatePlayerStats(ctx context.Context, r *MatchResult, score *int) error {
+	s.calls.Add(1)
 	if r.Kills < 0 || r.Deaths < 0 {
 		return errors.New("kills and deaths cannot be negative")
 	}
@@ -79,6 +88,7 @@ func (s *PlayerStatsService) UpdatePlayerStats(ctx context.Context, r *MatchResu
 
 // GetPlayerStats replies with a player's totals.
 func (s *PlayerStatsService) GetPlayerStats(ctx context.Context, id PlayerID, reply *PlayerStats) error {
+	s.calls.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.stats[id.ID]
@@ -91,39 +101,60 @@ func (s *PlayerStatsService) GetPlayerStats(ctx context.Context, id PlayerID, re
 
 func main() {
 	listen := flag.String("listen", "", "only serve PlayerStatsService on this address (e.g. :8972)")
-	connect := flag.String("connect", "", "only play against the service at this address")
+	connect := flag.String("connect", "", "only play against the servers at these comma-separated addresses")
+	servers := flag.Int("servers", 3, "PlayerStatsService servers to start in-process")
 	players := flag.Int("players", 200, "simulated players, each a goroutine calling in a loop")
 	duration := flag.Duration("duration", 3*time.Second, "how long to play")
 	flag.Parse()
-	if err := run(*listen, *connect, *players, *duration); err != nil {
+	var err error
+	switch {
+	case *listen != "":
+		err = serve(*listen)
+	case *connect != "":
+		err = play(strings.Split(*connect, ","), nil, *players, *duration)
+	default:
+		err = runCluster(*servers, *players, *duration)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "game:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, connect string, players int, duration time.Duration) error {
-	if listen != "" {
-		s, err := newServer()
-		if err != nil {
-			return err
-		}
-		go func() {
-			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, os.Interrupt)
-			<-sig
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = s.Shutdown(ctx)
-		}()
-		fmt.Println("PlayerStatsService listening on", listen)
-		if err := s.Serve("tcp", listen); !errors.Is(err, server.ErrServerClosed) {
-			return err
-		}
-		return nil
+func newServer() (*server.Server, *PlayerStatsService, error) {
+	s := server.NewServer()
+	svc := &PlayerStatsService{stats: map[int64]*PlayerStats{}}
+	err := s.RegisterName("PlayerStatsService", svc, "")
+	return s, svc, err
+}
+
+// serve runs one PlayerStatsService until interrupted, then shuts down gracefully.
+func serve(addr string) error {
+	s, _, err := newServer()
+	if err != nil {
+		return err
 	}
-	addr := connect
-	if addr == "" {
-		s, err := newServer()
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt)
+		<-sig
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	fmt.Println("PlayerStatsService listening on", addr)
+	if err := s.Serve("tcp", addr); !errors.Is(err, server.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// runCluster starts n servers on loopback and plays against them.
+func runCluster(n, players int, duration time.Duration) error {
+	var addrs []string
+	var services []*PlayerStatsService
+	for range n {
+		s, svc, err := newServer()
 		if err != nil {
 			return err
 		}
@@ -133,26 +164,30 @@ func run(listen, connect string, players int, duration time.Duration) error {
 		}
 		go func() { _ = s.ServeListener(ln) }()
 		defer func() { _ = s.Close() }()
-		addr = ln.Addr().String()
-		fmt.Println("PlayerStatsService started on", addr)
+		addrs = append(addrs, ln.Addr().String())
+		services = append(services, svc)
 	}
-	return play(addr, players, duration)
+	fmt.Printf("started %d PlayerStatsService servers: %s\n", n, strings.Join(addrs, ", "))
+	return play(addrs, services, players, duration)
 }
 
-func newServer() (*server.Server, error) {
-	s := server.NewServer()
-	err := s.RegisterName("PlayerStatsService", &PlayerStatsService{stats: map[int64]*PlayerStats{}}, "")
-	return s, err
-}
-
-// play is the GameServer: every player reports match results and reads its stats back.
-func play(addr string, players int, duration time.Duration) error {
-	c := client.NewClient(client.DefaultOption)
-	if err := c.Connect("tcp", addr); err != nil {
+// play is the GameServer: every player reports match results and reads its stats back,
+// through one XClient over all the servers.
+func play(addrs []string, services []*PlayerStatsService, players int, duration time.Duration) error {
+	var pairs []discovery.KVPair
+	for _, a := range addrs {
+		pairs = append(pairs, discovery.KVPair{Key: "tcp@" + a})
+	}
+	d, err := discovery.NewMultipleServers(pairs)
+	if err != nil {
 		return err
 	}
-	defer c.Close()
-	fmt.Printf("GameServer: %d players playing for %v over one connection\n", players, duration)
+	defer d.Close()
+	opt := client.DefaultOption
+	opt.IdempotentMethods = []string{"GetPlayerStats"}
+	xc := client.NewXClient("PlayerStatsService", client.Failover, client.ConsistentHash, d, opt)
+	defer xc.Close()
+	fmt.Printf("GameServer: %d players playing for %v (XClient: Failover, ConsistentHash on player id)\n", players, duration)
 
 	var (
 		mu        sync.Mutex
@@ -170,15 +205,17 @@ func play(addr string, players int, duration time.Duration) error {
 			var mine []time.Duration
 			var fails int
 			var ferr error
+			key := strconv.FormatInt(id, 10)
 			for time.Now().Before(deadline) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				ctx = client.WithHashKey(ctx, key) // one player's stats live on one server
 				start := time.Now()
 				var score int
-				err := c.Call(ctx, "PlayerStatsService.UpdatePlayerStats",
+				err := xc.Call(ctx, "UpdatePlayerStats",
 					&MatchResult{PlayerID: id, Kills: rng.IntN(10), Deaths: rng.IntN(8), Won: rng.IntN(2) == 0}, &score)
 				if err == nil {
 					var stats PlayerStats
-					err = c.Call(ctx, "PlayerStatsService.GetPlayerStats", PlayerID{ID: id}, &stats)
+					err = xc.Call(ctx, "GetPlayerStats", PlayerID{ID: id}, &stats)
 					if err == nil && stats.Score != score {
 						err = fmt.Errorf("player %d: score %d, stats say %d", id, score, stats.Score)
 					}
@@ -213,6 +250,10 @@ func play(addr string, players int, duration time.Duration) error {
 	}
 	fmt.Printf("calls made: %d (%.0f calls/s), failed: %d\n", calls, float64(calls)/duration.Seconds(), failures)
 	fmt.Printf("latency per call: p50 %v, p99 %v, p99.9 %v\n", q(0.50), q(0.99), q(0.999))
+	for i, svc := range services {
+		n := svc.calls.Load()
+		fmt.Printf("  server %d (%s): %d calls (%.1f%%)\n", i, addrs[i], n, 100*float64(n)/float64(max(calls, 1)))
+	}
 	if firstErr != nil {
 		return fmt.Errorf("%d calls failed, first: %w", failures, firstErr)
 	}

@@ -1,0 +1,41 @@
+package client
+
+import "context"
+
+// invoke is Call with the service path and method apart, for the XClient. sent reports
+// whether the request may have reached the server: false only when the connection was
+// known to be unusable before the request was handed to it.
+func (c *Client) invoke(ctx context.Context, path, method string, args, reply any) (err error, sent bool) {
+	if c.IsShutdown() {
+		c.mu.Lock()
+		err = c.unusableLocked()
+		c.mu.Unlock()
+		if err == nil {
+			err = ErrShutdown
+		}
+		return err, false
+	}
+	call := callPool.Get().(*Call)
+	call.ServicePath, call.ServiceMethod, call.Args, call.Reply = path, method, args, reply
+	call.resMD, _ = ctx.Value(responseMetadataKey{}).(*map[string]string)
+	c.send(ctx, call, false)
+	if ctx.Done() == nil {
+		<-call.Done
+		err = call.Error
+		c.recycle(call)
+		return err, true
+	}
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		if c.forget(call) {
+			err = ctx.Err()
+			c.recycle(call)
+			return err, true
+		}
+		<-call.Done
+	}
+	err = ctxErrAfter(ctx, call.Error)
+	c.recycle(call)
+	return err, true
+}
