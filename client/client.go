@@ -42,6 +42,7 @@ type Call struct {
 	Done chan *Call
 
 	seq       uint64
+	unsent    bool // the request was certainly not written
 	ctx       context.Context // a Go call's context, if it can end
 	resMD     *map[string]string
 	stopAfter func() bool // stops the context watcher of a Go call
@@ -352,6 +353,7 @@ func (c *Client) send(ctx context.Context, call *Call, heartbeat bool) {
 	if err != nil {
 		c.mu.Unlock()
 		call.Error = err
+		call.unsent = true
 		call.done()
 		return
 	}
@@ -368,6 +370,7 @@ func (c *Client) send(ctx context.Context, call *Call, heartbeat bool) {
 	if err := w.WriteMessage(req); err != nil {
 		if oneway || c.forget(call) {
 			call.Error = &TransportError{Op: "write", Err: err}
+			call.unsent = errors.Is(err, wire.ErrNotWritten)
 			call.done()
 		}
 		return

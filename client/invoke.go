@@ -3,8 +3,8 @@ package client
 import "context"
 
 // invoke is Call with the service path and method apart, for the XClient. sent reports
-// whether the request may have reached the server: false only when the connection was
-// known to be unusable before the request was handed to it.
+// whether the request may have reached the server: false only when it was certainly not
+// written (the connection was unusable before the request was handed to it).
 func (c *Client) invoke(ctx context.Context, path, method string, args, reply any) (err error, sent bool) {
 	if c.IsShutdown() {
 		c.mu.Lock()
@@ -21,9 +21,9 @@ func (c *Client) invoke(ctx context.Context, path, method string, args, reply an
 	c.send(ctx, call, false)
 	if ctx.Done() == nil {
 		<-call.Done
-		err = call.Error
+		err, sent = call.Error, !call.unsent
 		c.recycle(call)
-		return err, true
+		return err, sent
 	}
 	select {
 	case <-call.Done:
@@ -35,7 +35,7 @@ func (c *Client) invoke(ctx context.Context, path, method string, args, reply an
 		}
 		<-call.Done
 	}
-	err = ctxErrAfter(ctx, call.Error)
+	err, sent = ctxErrAfter(ctx, call.Error), !call.unsent
 	c.recycle(call)
-	return err, true
+	return err, sent
 }

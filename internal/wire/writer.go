@@ -3,12 +3,18 @@
 package wire
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
 
 	"github.com/brisk-rpc/brisk/protocol"
 )
+
+// ErrNotWritten wraps the error WriteMessage returns when the writer had already failed:
+// that frame was not written at all, so its call cannot have reached the peer.
+var ErrNotWritten = errors.New("frame not written")
 
 // maxKeptBuffer bounds the write buffers a writer keeps between batches.
 const maxKeptBuffer = 1 << 20
@@ -42,7 +48,7 @@ func (fw *Writer) WriteMessage(m *protocol.Message) error {
 	if fw.err != nil {
 		err := fw.err
 		fw.mu.Unlock()
-		return err
+		return fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
 	fw.pending = m.AppendFrame(fw.pending)
 	if fw.flushing {
