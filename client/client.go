@@ -42,7 +42,7 @@ type Call struct {
 	Done chan *Call
 
 	seq       uint64
-	unsent    bool // the request was certainly not written
+	unsent    bool            // the request was certainly not written
 	ctx       context.Context // a Go call's context, if it can end
 	resMD     *map[string]string
 	stopAfter func() bool // stops the context watcher of a Go call
