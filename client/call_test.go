@@ -457,12 +457,13 @@ func TestServerGoneFailsCalls(t *testing.T) {
 		}
 		close(accepted)
 	}()
+	defer ln.Close()
 	c := testsvc.Connect(t, ln.Addr().String(), client.DefaultOption)
-	_ = ln.Close()
 	nc := testsvc.Recv(t, accepted, "the connection")
 	if nc == nil {
 		t.Fatal("accept failed")
 	}
+	_ = nc.SetDeadline(time.Now().Add(testsvc.Bound))
 	call := c.Go(context.Background(), "Arith.Mul", &testsvc.Args{}, new(testsvc.Reply), nil)
 	if _, err := testsvc.ReadFrame(nc); err != nil { // the request arrived; never answer it
 		t.Fatal(err)

@@ -35,7 +35,9 @@ func (Echo) JSON(ctx context.Context, args *Doc, reply *Doc) error {
 	return nil
 }
 
-func (Echo) MsgPack(ctx context.Context, args *Doc, reply *Doc) error { return Echo{}.JSON(ctx, args, reply) }
+func (Echo) MsgPack(ctx context.Context, args *Doc, reply *Doc) error {
+	return Echo{}.JSON(ctx, args, reply)
+}
 
 func (Echo) Proto(ctx context.Context, args *structpb.Struct, reply *structpb.Struct) error {
 	proto.Merge(reply, args)

@@ -248,3 +248,42 @@ func TestServeUnixSocket(t *testing.T) {
 		t.Fatalf("call over unix socket: %d, %v", r.C, err)
 	}
 }
+
+// TestShutdownWhileConnectionsEnd: connections that end while Shutdown starts must not
+// leave it waiting for a drain notice that never comes.
+func TestShutdownWhileConnectionsEnd(t *testing.T) {
+	for i := range 50 {
+		s := server.NewServer()
+		if err := s.RegisterName("Arith", testsvc.NewArith(), ""); err != nil {
+			t.Fatal(err)
+		}
+		ln := testsvc.Listen(t)
+		served := make(chan error, 1)
+		go func() { served <- s.ServeListener(ln) }()
+		clients := make([]*client.Client, 3)
+		for j := range clients {
+			clients[j] = client.NewClient(client.DefaultOption)
+			if err := clients[j].Connect("tcp", ln.Addr().String()); err != nil {
+				t.Fatal(err)
+			}
+			// A call proves the server holds the connection.
+			if err := clients[j].Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 1, B: 1}, new(testsvc.Reply)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range clients {
+			go c.Close()
+		}
+		shutdown := make(chan error, 1)
+		go func() { shutdown <- s.Shutdown(context.Background()) }()
+		if err := testsvc.Recv(t, shutdown, fmt.Sprintf("Shutdown %d to return", i)); err != nil {
+			t.Fatalf("Shutdown %d: %v", i, err)
+		}
+		if err := testsvc.Recv(t, served, "ServeListener to return"); !errors.Is(err, server.ErrServerClosed) {
+			t.Fatalf("ServeListener returned %v", err)
+		}
+		for _, c := range clients {
+			_ = c.Close() // waits for the goroutines of the Close above
+		}
+	}
+}
