@@ -287,7 +287,12 @@ func (x *XClient) Call(ctx context.Context, serviceMethod string, args, reply an
 		}
 		var sent bool
 		err, sent = x.callOn(ctx, e, serviceMethod, args, reply)
-		if err == nil || attempt >= retries || !retryable(ctx, err, sent, idempotent) || !x.budget.withdraw() {
+		if err == nil || attempt >= retries || !retryable(ctx, err, sent, idempotent) {
+			return err
+		}
+		// A request that was never written runs the handler at most once wherever it
+		// goes, so only re-sending one that may have run is charged to the budget.
+		if sent && !x.budget.withdraw() {
 			return err
 		}
 		if x.failMode == Failover {
