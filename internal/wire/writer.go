@@ -62,24 +62,49 @@ func (fw *Writer) WriteMessage(m *protocol.Message) error {
 	fw.mu.Unlock()
 	runtime.Gosched()
 	fw.mu.Lock()
-	var err error
-	for len(fw.pending) > 0 {
-		buf := fw.pending
-		fw.pending = fw.spare[:0]
+	err := fw.writeBatchLocked()
+	if err == nil && len(fw.pending) > 0 {
+		// This caller's frame is out. Frames queued during that write go out from another
+		// goroutine, so the caller is not held up by other callers' writes.
 		fw.mu.Unlock()
-		_, err = fw.w.Write(buf)
-		fw.mu.Lock()
-		if cap(buf) <= maxKeptBuffer {
-			fw.spare = buf[:0]
-		} else {
-			fw.spare = nil
-		}
-		if err != nil {
-			fw.err = err
-			fw.pending = nil
-			break
-		}
+		go fw.flushRest()
+		return nil
 	}
+	return fw.finishLocked(err)
+}
+
+// flushRest writes batches until nothing is pending, then gives up the flusher role.
+func (fw *Writer) flushRest() {
+	fw.mu.Lock()
+	var err error
+	for err == nil && len(fw.pending) > 0 {
+		err = fw.writeBatchLocked()
+	}
+	_ = fw.finishLocked(err)
+}
+
+// writeBatchLocked writes everything pending in one Write, unlocking around it.
+func (fw *Writer) writeBatchLocked() error {
+	buf := fw.pending
+	fw.pending = fw.spare[:0]
+	fw.mu.Unlock()
+	_, err := fw.w.Write(buf)
+	fw.mu.Lock()
+	if cap(buf) <= maxKeptBuffer {
+		fw.spare = buf[:0]
+	} else {
+		fw.spare = nil
+	}
+	if err != nil {
+		fw.err = err
+		fw.pending = nil
+	}
+	return err
+}
+
+// finishLocked ends a flusher's turn and unlocks; it closes the connection after a write
+// error or when CloseWhenFlushed asked for it.
+func (fw *Writer) finishLocked(err error) error {
 	fw.flushing = false
 	closeNow := fw.closeAfter
 	if closeNow && fw.err == nil {
