@@ -200,28 +200,7 @@ func (c *Client) Call(ctx context.Context, serviceMethod string, args, reply any
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	call := callPool.Get().(*Call)
-	call.ServicePath, call.ServiceMethod, call.Args, call.Reply = path, method, args, reply
-	call.resMD, _ = ctx.Value(responseMetadataKey{}).(*map[string]string)
-	c.send(ctx, call, false)
-	if ctx.Done() == nil {
-		<-call.Done // a context that never ends needs no select
-		err = call.Error
-		c.recycle(call)
-		return err
-	}
-	select {
-	case <-call.Done:
-	case <-ctx.Done():
-		if c.forget(call) {
-			err = ctx.Err()
-			c.recycle(call)
-			return err
-		}
-		<-call.Done // the response won the race: it is being delivered
-	}
-	err = ctxErrAfter(ctx, call.Error)
-	c.recycle(call)
+	err, _ = c.invoke(ctx, path, method, args, reply)
 	return err
 }
 
