@@ -4,17 +4,8 @@ import "context"
 
 // invoke is Call with the service path and method apart, for the XClient. sent reports
 // whether the request may have reached the server: false only when it was certainly not
-// written (the connection was unusable before the request was handed to it).
+// written (send found the connection unusable, or the writer had already failed).
 func (c *Client) invoke(ctx context.Context, path, method string, args, reply any) (err error, sent bool) {
-	if c.IsShutdown() {
-		c.mu.Lock()
-		err = c.unusableLocked()
-		c.mu.Unlock()
-		if err == nil {
-			err = ErrShutdown
-		}
-		return err, false
-	}
 	call := callPool.Get().(*Call)
 	call.ServicePath, call.ServiceMethod, call.Args, call.Reply = path, method, args, reply
 	call.resMD, _ = ctx.Value(responseMetadataKey{}).(*map[string]string)
