@@ -75,6 +75,8 @@ type Server struct {
 	codecs         *codec.Set
 	readBufferSize int
 	workers        *workers
+	registrars     []Registrar
+	withdrawOnce   sync.Once
 
 	regMu    sync.Mutex                          // serialises registrations
 	services atomic.Pointer[map[string]*service] // copied on write, read without locks
@@ -172,7 +174,7 @@ func (s *Server) addMethods(name, metadata string, methods map[string]*methodTyp
 	}
 	next[name] = merged
 	s.services.Store(&next)
-	return nil
+	return s.advertise(name, merged.metadata)
 }
 
 // Services returns the registered service names and their metadata strings.
@@ -313,11 +315,13 @@ func (s *Server) beginClose(drain func(*conn)) []*conn {
 	return conns
 }
 
-// Shutdown stops accepting connections and requests, lets the calls in flight finish and
-// send their responses, then closes every connection. If ctx ends first, the remaining
-// connections are closed at once (their handlers see their contexts cancelled) and ctx's
-// error is returned.
+// Shutdown withdraws the server from its registries (see WithRegistrar), stops accepting
+// connections and requests, lets the calls in flight finish and send their responses, then
+// closes every connection. If ctx ends first, the remaining connections are closed at once
+// (their handlers see their contexts cancelled) and ctx's error is returned. An error from a
+// registry is returned if nothing else went wrong.
 func (s *Server) Shutdown(ctx context.Context) error {
+	regErr := s.withdraw(ctx)
 	s.mu.Lock()
 	drained := s.drained
 	if drained == nil {
@@ -342,7 +346,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-drained:
 		s.connWG.Wait()
 		s.workers.stop()
-		return nil
+		return regErr
 	case <-ctx.Done():
 		s.closeConns()
 		s.connWG.Wait()
@@ -351,13 +355,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close closes every listener and connection at once. Calls in flight get no response.
+// Close withdraws the server from its registries, then closes every listener and
+// connection at once. Calls in flight get no response.
 func (s *Server) Close() error {
+	regErr := s.withdraw(context.Background())
 	s.beginClose(nil)
 	s.closeConns()
 	s.connWG.Wait()
 	s.workers.stop()
-	return nil
+	return regErr
 }
 
 func (s *Server) closeConns() {
