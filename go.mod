@@ -6,11 +6,8 @@ require (
 	github.com/apache/thrift v0.25.0
 	github.com/klauspost/compress v1.20.4
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12
 )
 
-require (
-	github.com/stretchr/testify v1.8.0 // indirect
-	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-)
+require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
