@@ -82,8 +82,8 @@ func (s *source) Watch(ctx context.Context, changed func()) error {
 		return context.WithTimeout(ctx, s.settings.Timeout)
 	}
 
-	childrenWatched := false          // a children (or creation) watch is set on s.path
-	dataWatched := map[string]bool{}  // children with a data watch set
+	childrenWatched := false         // a children (or creation) watch is set on s.path
+	dataWatched := map[string]bool{} // children with a data watch set
 	toWatch := map[string]struct{}{} // children whose data watch must be set (again)
 	poll := time.NewTicker(s.pollInterval())
 	defer poll.Stop()
