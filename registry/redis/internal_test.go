@@ -247,3 +247,64 @@ func TestNotifyFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshesAreQuiet checks that a refresh extends the keys without firing the "set"
+// notifications that would make every client list again, and writes them again when they
+// are gone.
+func TestRefreshesAreQuiet(t *testing.T) {
+	srv := realsvc.StartRedis(t)
+	cli := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer cli.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := []registry.Option{registry.WithTTL(2 * time.Second), registry.WithRefreshInterval(100 * time.Millisecond)}
+	s, err := settings(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &source{cli: cli, prefix: "/rpcx_test/Arith/", settings: s}
+	changed := make(chan struct{}, 1000)
+	done := make(chan error, 1)
+	go func() { done <- src.Watch(ctx, func() { changed <- struct{}{} }) }()
+	defer func() {
+		cancel()
+		testsvc.Recv(t, done, "Watch to return")
+	}()
+	testsvc.Recv(t, changed, "the first change signal")
+
+	r, err := NewRegistrar(cli, "tcp@127.0.0.1:1", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	if err := r.Register(ctx, "Arith", "weight=2"); err != nil {
+		t.Fatal(err)
+	}
+	testsvc.Recv(t, changed, "the change signal of the registration")
+	key := "/rpcx_test/Arith/tcp@127.0.0.1:1"
+	pttl := func() time.Duration { return cli.PTTL(ctx, key).Val() }
+	for range 3 {
+		var low time.Duration
+		testsvc.Eventually(t, "the key to age", func() bool { low = pttl(); return low < 1950*time.Millisecond })
+		testsvc.Eventually(t, "a refresh to extend the key", func() bool { return pttl() > low })
+	}
+	// Events arrive in order: once this one is seen, every refresh's has been too.
+	if err := cli.Set(ctx, "/rpcx_test/Arith/tcp@127.0.0.1:2", "", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testsvc.Recv(t, changed, "the change signal of a SET")
+	if n := len(changed); n != 0 {
+		t.Fatalf("refreshes fired %d change signals", n)
+	}
+
+	if err := cli.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testsvc.Eventually(t, "the refresh to write the lost entry again", func() bool {
+		v, err := cli.Get(ctx, key).Result()
+		return err == nil && decodeValue(v) == "weight=2" && pttl() > 0
+	})
+	testsvc.Eventually(t, "the markers written again", func() bool {
+		return cli.Exists(ctx, "/rpcx_test", "/rpcx_test/Arith").Val() == 2
+	})
+}

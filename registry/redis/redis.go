@@ -2,11 +2,12 @@
 // rpcx's Redis plugin uses, so brisk and rpcx servers and clients find each other.
 //
 // Each (service, server) pair is one string key, <basePath>/<service>/<network@host:port>
-// (with the leading slash), written with SET ... EX and rewritten every RefreshInterval, so
-// the entry of a server that dies without deregistering expires after TTL. Its value is
+// (with the leading slash), written with SET ... EX and kept alive every RefreshInterval
+// (its expiry extended, or the key written again if it is missing), so the entry of a
+// server that dies without deregistering expires after TTL. Its value is
 // rpcx's JSON wrapper {"Key":"<the key>","Value":"<base64 of the metadata>","LastIndex":n}.
-// Because a refresh rewrites every key, entries come back by themselves after Redis
-// restarted without persistence.
+// Because a refresh writes every missing key again, entries come back by themselves after
+// Redis restarted without persistence.
 //
 // A Discovery lists a service with SCAN and MGET. It watches through keyspace
 // notifications when it may: if the server's notify-keyspace-events lacks what it needs it
@@ -142,30 +143,26 @@ type store struct {
 	ttl     time.Duration
 }
 
-// setAll queues the marker keys and the entries of services (service -> value) on pipe.
-func (s *store) setAll(ctx context.Context, pipe goredis.Pipeliner, entries map[string]string) {
-	pipe.Set(ctx, s.base, encodeValue(s.base, rpcxPathMarker), s.ttl)
+// keys returns the keys of services (service -> value) with what to write there: the
+// marker keys first, then the entries.
+func (s *store) keys(entries map[string]string) [][2]string {
+	out := [][2]string{{s.base, encodeValue(s.base, rpcxPathMarker)}}
 	for service, value := range entries {
 		svc := registry.ServicePath(s.base, service)
-		pipe.Set(ctx, svc, encodeValue(svc, service), s.ttl)
 		key := svc + "/" + s.address
-		pipe.Set(ctx, key, encodeValue(key, value), s.ttl)
+		out = append(out, [2]string{svc, encodeValue(svc, service)}, [2]string{key, encodeValue(key, value)})
 	}
+	return out
 }
 
-func (s *store) exec(ctx context.Context, entries map[string]string) error {
-	if len(entries) == 0 {
-		return nil
-	}
+// Put implements registry.Store: SET ... EX of the markers and the entry.
+func (s *store) Put(ctx context.Context, service, value string) error {
 	pipe := s.cli.Pipeline()
-	s.setAll(ctx, pipe, entries)
+	for _, kv := range s.keys(map[string]string{service: value}) {
+		pipe.Set(ctx, kv[0], kv[1], s.ttl)
+	}
 	_, err := pipe.Exec(ctx)
 	return err
-}
-
-// Put implements registry.Store.
-func (s *store) Put(ctx context.Context, service, value string) error {
-	return s.exec(ctx, map[string]string{service: value})
 }
 
 // Delete implements registry.Store. The markers stay until they expire: other servers may
@@ -174,10 +171,22 @@ func (s *store) Delete(ctx context.Context, service string) error {
 	return s.cli.Del(ctx, registry.Key(s.base, service, s.address)).Err()
 }
 
-// Refresh implements registry.Store: it rewrites every key with a new expiry, which also
-// restores what a Redis restart (or a flush, or a failover that lost writes) removed.
+// Refresh implements registry.Store. It extends the expiry of every key and writes, with
+// SET ... NX EX, those that are missing: a Redis restart without persistence, a flush or a
+// failover that lost writes removed them. Extending instead of rewriting keeps the
+// refreshes from firing "set" notifications, each of which would make every watching client
+// list the service again; the Discoveries of this package ignore the "expire" ones.
 func (s *store) Refresh(ctx context.Context, entries map[string]string) error {
-	return s.exec(ctx, entries)
+	if len(entries) == 0 {
+		return nil
+	}
+	pipe := s.cli.Pipeline()
+	for _, kv := range s.keys(entries) {
+		pipe.PExpire(ctx, kv[0], s.ttl) // a key it extends cannot expire before the SET NX
+		pipe.SetNX(ctx, kv[0], kv[1], s.ttl)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // Close implements registry.Store; a store holds nothing in Redis besides its keys.

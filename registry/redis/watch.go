@@ -109,7 +109,7 @@ func (s *source) poll(ctx context.Context, changed func()) error {
 }
 
 // subscribe signals a change once subscribed to the keyspace events of the service's keys,
-// on every event, and every TTL as a safety net (a notification is lost while the watch is
+// on every event but "expire", and every TTL as a safety net (a notification is lost while the watch is
 // re-established, and an expiry event comes when Redis gets round to expiring the key). A
 // lost connection, or one that stops answering PING, ends it with an error.
 func (s *source) subscribe(ctx context.Context, db int, changed func()) error {
@@ -140,9 +140,13 @@ func (s *source) subscribe(ctx context.Context, db int, changed func()) error {
 				failed <- err
 				return
 			}
-			switch msg.(type) {
+			switch msg := msg.(type) {
 			case *goredis.Message:
-				changed()
+				// The payload is the event. "expire" is a refresh extending a key's
+				// life (see store.Refresh), which changes no list.
+				if msg.Payload != "expire" {
+					changed()
+				}
 			case *goredis.Pong:
 				select {
 				case pong <- struct{}{}:
