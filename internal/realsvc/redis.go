@@ -17,10 +17,11 @@ import (
 const RedisBinary = "/usr/bin/redis-server"
 
 // StartRedis starts a redis-server on a free loopback port with persistence turned off and
-// its own working directory, and returns it running. Restart keeps the port but, with no
+// its own working directory, and returns it running; args are added to its command line
+// (for example "--cluster-enabled", "yes"). Restart keeps the port but, with no
 // persistence, loses every key: what a registrar wrote must be written again. Without the
 // binary the test fails under make test and skips otherwise (see Missing).
-func StartRedis(t testing.TB) *Process {
+func StartRedis(t testing.TB, args ...string) *Process {
 	t.Helper()
 	bin := RedisBinary
 	if _, err := os.Stat(bin); err != nil {
@@ -40,6 +41,7 @@ func StartRedis(t testing.TB) *Process {
 		"--appendonly", "no",
 		"--dir", t.TempDir(),
 	}
+	argv = append(argv, args...)
 	p := NewProcess(t, "redis", addr, argv, nil, func(ctx context.Context) error {
 		return redisPing(ctx, addr)
 	})

@@ -200,8 +200,8 @@ type wrapper struct {
 	LastIndex uint64
 }
 
-// encodeValue wraps metadata as rpcx does. LastIndex is a version number rpcx's clients
-// ignore; the write time in nanoseconds grows as rpcx's does.
+// encodeValue wraps metadata as rpcx does. LastIndex is a version number that clients
+// ignore; this package writes the time of the write, in nanoseconds.
 func encodeValue(key, metadata string) string {
 	b, err := json.Marshal(wrapper{Key: key, Value: []byte(metadata), LastIndex: uint64(time.Now().UnixNano())})
 	if err != nil { // cannot happen: every field is a string, bytes or a number
