@@ -15,16 +15,18 @@
 // CONFIG, and notifications are local to one node of a Redis Cluster or Ring; in those cases
 // the Discovery polls every RefreshInterval instead. With notifications it still re-lists
 // every TTL as a safety net, and a lost notification connection breaks the watch, which the
-// Discovery re-establishes with backoff.
+// Discovery re-establishes with backoff. Refreshes extend keys with PEXPIRE, whose "expire"
+// events the Discovery ignores, so they do not make every client list again.
 //
-// TTL and refresh interval: the key's expiry is TTL and it is rewritten every
+// TTL and refresh interval: the key's expiry is TTL and it is kept alive every
 // RefreshInterval. Given only one of registry.WithTTL and registry.WithRefreshInterval, the
 // other follows from TTL = 2 x RefreshInterval (rpcx's rule); given neither, TTL is 30s and
 // the refresh interval 15s. The TTL must exceed the refresh interval.
 //
 // The caller owns the Redis client: it creates it (redis.NewClient, NewFailoverClient,
 // NewClusterClient, NewUniversalClient) and closes it after closing the Registrar or
-// Discovery.
+// Discovery. This package reports background failures only through registry.WithLogger;
+// go-redis prints some connection failures through its own logger (see its SetLogger).
 //
 //	cli := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
 //	defer cli.Close()
