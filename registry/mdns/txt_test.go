@@ -1,0 +1,96 @@
+package mdns
+
+import (
+	"encoding/json"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestTXTRoundTrip(t *testing.T) {
+	for _, n := range []int{1, 2, 10, 40} {
+		services := make(map[string]string)
+		for i := range n {
+			services["Svc"+strconv.Itoa(i)] = "weight=" + strconv.Itoa(i) + "&group=a b"
+		}
+		txt, err := encodeTXT("tcp@10.0.0.5:8972", services)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range txt {
+			if len(s) > maxTXTString {
+				t.Fatalf("%d services: a %d-byte TXT string", n, len(s))
+			}
+		}
+		got, err := decodeTXT(txt)
+		if err != nil || len(got) != n {
+			t.Fatalf("%d services: decoded %d, %v", n, len(got), err)
+		}
+		for _, m := range got {
+			if services[m.Service] != m.Meta || m.ServiceAddress != "tcp@10.0.0.5:8972" {
+				t.Errorf("decoded %+v", m)
+			}
+		}
+	}
+}
+
+func TestTXTTooLarge(t *testing.T) {
+	services := map[string]string{"A": strings.Repeat("x", maxTXT)}
+	if _, err := encodeTXT("tcp@10.0.0.5:8972", services); err == nil {
+		t.Fatal("no error for a record larger than an mDNS message")
+	}
+}
+
+func TestDecodeTXT(t *testing.T) {
+	esc := url.QueryEscape
+	for _, tc := range []struct {
+		name    string
+		txt     []string
+		want    []serviceMeta
+		wantErr bool
+	}{
+		{"rpcx current", []string{esc(`[{"service":"A","meta":"w=1","service_address":"tcp@h:1"}]`)},
+			[]serviceMeta{{"A", "w=1", "tcp@h:1"}}, false},
+		{"rpcx untagged", []string{esc(`[{"Service":"A","Meta":"w=1","ServiceAddress":"tcp@h:1"}]`)},
+			[]serviceMeta{{"A", "w=1", "tcp@h:1"}}, false},
+		{"split", []string{esc(`[{"service":"A",`)[:7], esc(`[{"service":"A",`)[7:] + esc(`"service_address":"tcp@h:1"}]`)},
+			[]serviceMeta{{"A", "", "tcp@h:1"}}, false},
+		{"bad element skipped", []string{esc(`[{"service":1},{"service":"B","service_address":"tcp@h:2"},{"service":"C"}]`)},
+			[]serviceMeta{{"B", "", "tcp@h:2"}}, true},
+		{"empty", nil, nil, true},
+		{"not escaped", []string{"%zz"}, nil, true},
+		{"not an array", []string{esc(`{"service":"A"}`)}, nil, true},
+		{"other TXT", []string{"txtvers=1", "path=/"}, nil, true},
+	} {
+		got, err := decodeTXT(tc.txt)
+		if !reflect.DeepEqual(got, tc.want) || (err != nil) != tc.wantErr {
+			t.Errorf("%s: got %+v, %v; want %+v, error %v", tc.name, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// FuzzDecodeTXT feeds the decoder TXT records as they arrive from the network: it must
+// never panic, and what it returns must be usable.
+func FuzzDecodeTXT(f *testing.F) {
+	seed, _ := encodeTXT("tcp@127.0.0.1:8972", map[string]string{"Arith": "weight=1&group=a", "Echo": ""})
+	f.Add(strings.Join(seed, "\x00"))
+	f.Add(url.QueryEscape(`[{"Service":"A","Meta":"","ServiceAddress":"tcp@h:1"},null,[],1]`))
+	f.Add("%5B%7B%22service%22%3A%22A%22%7D")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := decodeTXT(strings.Split(in, "\x00"))
+		for _, m := range got {
+			if m.Service == "" || m.ServiceAddress == "" {
+				t.Fatalf("decoded an incomplete element %+v", m)
+			}
+		}
+		if err == nil {
+			// Everything was decoded: encoding it again gives equal elements.
+			if _, jerr := json.Marshal(got); jerr != nil {
+				t.Fatal(jerr)
+			}
+		}
+	})
+}
