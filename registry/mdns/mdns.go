@@ -161,20 +161,19 @@ func instanceName(host string, port int) string {
 	if name == "" {
 		name = "brisk"
 	}
-	return sanitize(name + "-" + host + "-" + strconv.Itoa(port))
+	// A DNS label holds 63 bytes: shorten the host name, never the address.
+	suffix := sanitize("-" + host + "-" + strconv.Itoa(port))
+	return sanitize(name)[:max(0, min(len(name), 63-len(suffix)))] + suffix
 }
 
 // sanitize keeps letters, digits and '-' (so the name is one plain DNS label) and turns
-// everything else into '-'.
+// every other byte into '-'.
 func sanitize(s string) string {
 	b := []byte(s)
 	for i, ch := range b {
 		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-') {
 			b[i] = '-'
 		}
-	}
-	if len(b) > 63 {
-		b = b[:63]
 	}
 	return string(b)
 }
@@ -313,8 +312,10 @@ type source struct {
 	service  string
 	settings registry.Settings
 
-	mu   sync.Mutex
-	seen map[string]*instance // key: instance name
+	mu sync.Mutex
+	// seen is keyed by instance name and port: rpcx names every server of a machine after
+	// the host, and those must not overwrite each other.
+	seen map[string]*instance
 }
 
 // List returns the service's entries of every instance received within the TTL.
@@ -368,8 +369,9 @@ func (s *source) update(e *zeroconf.ServiceEntry, now time.Time) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.seen[e.Instance]
-	s.seen[e.Instance] = &instance{pairs: pairs, at: now}
+	key := e.Instance + ":" + strconv.Itoa(e.Port)
+	old, ok := s.seen[key]
+	s.seen[key] = &instance{pairs: pairs, at: now}
 	if !ok {
 		return len(pairs) > 0
 	}

@@ -120,6 +120,11 @@ func listIs(d *registry.Discovery, want ...string) func() bool {
 	}
 }
 
+// endpoints returns a condition: x uses n servers (it follows the Discovery asynchronously).
+func endpoints(x *client.XClient, n int) func() bool {
+	return func() bool { return len(x.Endpoints()) == n }
+}
+
 func call(t *testing.T, x *client.XClient) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testsvc.Bound)
@@ -240,6 +245,7 @@ func TestRegisterDiscoverCall(t *testing.T) {
 	x := client.NewXClient("CallArith", client.Failover, client.RoundRobin, d, client.DefaultOption)
 	defer x.Close()
 	testsvc.Eventually(t, "the server is discovered", listIs(d, addr))
+	testsvc.Eventually(t, "the client uses it", endpoints(x, 1))
 	if err := call(t, x); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +341,7 @@ func TestShutdownWithdraws(t *testing.T) {
 	}
 	start := time.Now()
 	testsvc.Eventually(t, "the server is dropped", listIs(d))
-	if waited := time.Since(start); waited > ttl+2*refresh {
+	if waited := time.Since(start); waited > ttl+4*refresh {
 		t.Errorf("dropped after %v, want within TTL %v + refresh", waited, ttl)
 	}
 }
@@ -364,6 +370,7 @@ func TestBrowseFailureKeepsList(t *testing.T) {
 	x := client.NewXClient("FaultArith", client.Failover, client.RoundRobin, d, client.DefaultOption)
 	defer x.Close()
 	testsvc.Eventually(t, "server A is discovered", listIs(d, addrA))
+	testsvc.Eventually(t, "the client uses it", endpoints(x, 1))
 
 	if err := setLinkFlags(lo.Name, 0, syscall.IFF_MULTICAST); err != nil {
 		t.Fatal(err)
@@ -440,6 +447,7 @@ func TestCrashedServerExpires(t *testing.T) {
 	x := client.NewXClient("CrashArith", client.Failover, client.RoundRobin, d, client.DefaultOption)
 	defer x.Close()
 	testsvc.Eventually(t, "the server is discovered", listIs(d, "tcp@"+addr))
+	testsvc.Eventually(t, "the client uses it", endpoints(x, 1))
 	if err := call(t, x); err != nil {
 		t.Fatal(err)
 	}
@@ -447,9 +455,10 @@ func TestCrashedServerExpires(t *testing.T) {
 	p.Stop()
 	start := time.Now()
 	testsvc.Eventually(t, "the crashed server expires", listIs(d))
-	if waited := time.Since(start); waited > ttl+2*refresh {
+	if waited := time.Since(start); waited > ttl+4*refresh {
 		t.Errorf("expired after %v, want within TTL %v + refresh", waited, ttl)
 	}
+	testsvc.Eventually(t, "the client stops using it", endpoints(x, 0))
 	if err := call(t, x); err == nil {
 		t.Fatal("a call succeeded with no server")
 	}

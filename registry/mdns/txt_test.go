@@ -94,3 +94,21 @@ func FuzzDecodeTXT(f *testing.F) {
 		}
 	})
 }
+
+func TestInstanceName(t *testing.T) {
+	for _, tc := range []struct {
+		host   string
+		port   int
+		suffix string
+	}{
+		{"127.0.0.1", 8972, "-127-0-0-1-8972"},
+		{"::1", 1, "---1-1"},
+		{"fe80::1234:5678:9abc:def0:1234:5678", 65535, "-fe80--1234-5678-9abc-def0-1234-5678-65535"},
+		{"my.host_name", 80, "-my-host-name-80"},
+	} {
+		got := instanceName(tc.host, tc.port)
+		if !strings.HasSuffix(got, tc.suffix) || len(got) > 63 || sanitize(got) != got {
+			t.Errorf("instanceName(%q, %d) = %q, want a label of at most 63 bytes ending in %q", tc.host, tc.port, got, tc.suffix)
+		}
+	}
+}
