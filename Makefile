@@ -13,7 +13,7 @@ export BRISK_REQUIRE_SERVICES := 1
 all: test
 
 demo:
-	$(GO) run ./examples/game
+	cd examples && $(GO) run ./game
 
 test: check services unit bench-test fuzz
 

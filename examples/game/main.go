@@ -1,16 +1,21 @@
 // Command game is brisk's seed scenario: a GameServer that keeps live player statistics in
 // a cluster of PlayerStatsService servers, calling them over brisk for every match event.
 //
-// By default it starts three PlayerStatsService servers in-process on loopback ports and
-// drives them with simulated players through one XClient. Consistent hashing on the player
-// id keeps each player's stats on one server; Failover moves calls when a server fails.
-// It prints how many calls were made, their latency and how they spread over the servers:
+// By default it starts an etcd server inside the process (nothing to install), three
+// PlayerStatsService servers on loopback ports that register themselves in it, and a
+// GameServer that discovers them there and drives them with simulated players through one
+// XClient. Consistent hashing on the player id keeps each player's stats on one server;
+// Failover moves calls when a server fails. Halfway through, one server drains: it marks
+// itself inactive in etcd, the GameServer stops choosing it, and it shuts down and leaves
+// the registry, without a failed call. It prints each step, how many calls were made, their
+// latency and how they spread over the servers:
 //
-//	go run ./examples/game
-//	go run ./examples/game -servers 5 -players 500 -duration 5s
+//	go run ./game                 (from examples/; make demo does this)
+//	go run ./game -servers 5 -players 500 -duration 5s
 //
-// With -listen it only serves; with -connect host:port,host:port it only plays against
-// running servers.
+// With -etcd host:port it uses that etcd instead of an embedded one. With -listen it only
+// serves (registering in -etcd if given); with -connect host:port,host:port it only plays
+// against running servers.
 package main
 
 import (
@@ -18,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -31,8 +37,19 @@ import (
 
 	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/discovery"
+	"github.com/brisk-rpc/brisk/registry"
+	"github.com/brisk-rpc/brisk/registry/etcd"
+	"github.com/brisk-rpc/brisk/registry/etcd/embedded"
 	"github.com/brisk-rpc/brisk/server"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
+
+// basePath is where the demo's servers register (rpcx's layout under its own root).
+const basePath = "/brisk_demo"
+
+// serviceName is the service the GameServer calls.
+const serviceName = "PlayerStatsService"
 
 // MatchResult is one player's outcome of one match.
 type MatchResult struct {
@@ -100,20 +117,21 @@ func (s *PlayerStatsService) GetPlayerStats(ctx context.Context, id PlayerID, re
 }
 
 func main() {
-	listen := flag.String("listen", "", "only serve PlayerStatsService on this address (e.g. :8972)")
+	listen := flag.String("listen", "", "only serve PlayerStatsService on this address (e.g. 127.0.0.1:8972)")
 	connect := flag.String("connect", "", "only play against the servers at these comma-separated addresses")
+	etcdAddr := flag.String("etcd", "", "use the etcd at this host:port instead of an embedded one")
 	servers := flag.Int("servers", 3, "PlayerStatsService servers to start in-process")
 	players := flag.Int("players", 200, "simulated players, each a goroutine calling in a loop")
-	duration := flag.Duration("duration", 3*time.Second, "how long to play")
+	duration := flag.Duration("duration", 4*time.Second, "how long to play")
 	flag.Parse()
 	var err error
 	switch {
 	case *listen != "":
-		err = serve(*listen)
+		err = serve(*listen, *etcdAddr)
 	case *connect != "":
-		err = play(strings.Split(*connect, ","), nil, *players, *duration)
+		err = playStatic(strings.Split(*connect, ","), *players, *duration)
 	default:
-		err = runCluster(*servers, *players, *duration)
+		err = runCluster(os.Stdout, *etcdAddr, *servers, *players, *duration)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "game:", err)
@@ -121,16 +139,47 @@ func main() {
 	}
 }
 
-func newServer() (*server.Server, *PlayerStatsService, error) {
-	s := server.NewServer()
-	svc := &PlayerStatsService{stats: map[int64]*PlayerStats{}}
-	err := s.RegisterName("PlayerStatsService", svc, "")
-	return s, svc, err
+// node is one PlayerStatsService server of the cluster.
+type node struct {
+	addr string
+	srv  *server.Server
+	svc  *PlayerStatsService
+	reg  *registry.Registrar // nil without a registry
+}
+
+func newNode(addr string, reg *registry.Registrar) (*node, error) {
+	var opts []server.Option
+	if reg != nil {
+		opts = append(opts, server.WithRegistrar(reg))
+	}
+	n := &node{addr: addr, srv: server.NewServer(opts...), reg: reg,
+		svc: &PlayerStatsService{stats: map[int64]*PlayerStats{}}}
+	if err := n.srv.RegisterName(serviceName, n.svc, "weight=1"); err != nil {
+		_ = n.srv.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// connectEtcd returns a client of the etcd at endpoints, logging nothing.
+func connectEtcd(endpoints []string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
 // serve runs one PlayerStatsService until interrupted, then shuts down gracefully.
-func serve(addr string) error {
-	s, _, err := newServer()
+func serve(addr, etcdAddr string) error {
+	var reg *registry.Registrar
+	if etcdAddr != "" {
+		cli, err := connectEtcd([]string{etcdAddr})
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		if reg, err = etcd.NewRegistrar(cli, "tcp@"+addr, registry.WithBasePath(basePath)); err != nil {
+			return err
+		}
+	}
+	n, err := newNode(addr, reg)
 	if err != nil {
 		return err
 	}
@@ -140,40 +189,143 @@ func serve(addr string) error {
 		<-sig
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = s.Shutdown(ctx)
+		_ = n.srv.Shutdown(ctx)
 	}()
 	fmt.Println("PlayerStatsService listening on", addr)
-	if err := s.Serve("tcp", addr); !errors.Is(err, server.ErrServerClosed) {
+	if err := n.srv.Serve("tcp", addr); !errors.Is(err, server.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// runCluster starts n servers on loopback and plays against them.
-func runCluster(n, players int, duration time.Duration) error {
-	var addrs []string
-	var services []*PlayerStatsService
-	for range n {
-		s, svc, err := newServer()
+// runCluster starts an embedded etcd (unless etcdAddr is given) and n servers registered in
+// it, plays against them through discovery, and drains one server halfway through.
+func runCluster(out io.Writer, etcdAddr string, n, players int, duration time.Duration) error {
+	ctx := context.Background()
+	endpoints := []string{etcdAddr}
+	if etcdAddr == "" {
+		e, err := embedded.Start(ctx, embedded.Config{UnsafeNoFsync: true})
 		if err != nil {
-			return err
+			return fmt.Errorf("starting the embedded etcd: %w", err)
 		}
+		defer e.Close()
+		endpoints = e.Endpoints()
+		fmt.Fprintf(out, "registry: embedded etcd at %s\n", strings.Join(endpoints, ","))
+	}
+	cli, err := connectEtcd(endpoints)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+
+	nodes := make([]*node, 0, n)
+	defer func() {
+		for _, nd := range nodes {
+			_ = nd.srv.Close()
+		}
+	}()
+	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		go func() { _ = s.ServeListener(ln) }()
-		defer func() { _ = s.Close() }()
-		addrs = append(addrs, ln.Addr().String())
-		services = append(services, svc)
+		addr := ln.Addr().String()
+		reg, err := etcd.NewRegistrar(cli, "tcp@"+addr, registry.WithBasePath(basePath), registry.WithTTL(10*time.Second))
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		nd, err := newNode(addr, reg)
+		if err != nil {
+			ln.Close()
+			_ = reg.Close(ctx)
+			return err
+		}
+		go func() { _ = nd.srv.ServeListener(ln) }()
+		nodes = append(nodes, nd)
+		fmt.Fprintf(out, "server %d: serving on %s, registered as %s\n", len(nodes)-1, addr,
+			registry.Key(basePath, serviceName, "tcp@"+addr))
 	}
-	fmt.Printf("started %d PlayerStatsService servers: %s\n", n, strings.Join(addrs, ", "))
-	return play(addrs, services, players, duration)
+
+	d, err := etcd.NewDiscovery(cli, serviceName, registry.WithBasePath(basePath))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	list, err := waitForList(d, func(l []discovery.Server) bool { return len(l) == n })
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "GameServer: discovered %d servers in etcd: %v\n", len(list), list)
+
+	// Halfway through, the last server drains and leaves while the players go on.
+	leaving := nodes[len(nodes)-1]
+	drained := make(chan error, 1)
+	timer := time.AfterFunc(duration/2, func() { drained <- drain(out, d, leaving) })
+	defer timer.Stop()
+	if err := play(out, d, nodes, players, duration); err != nil {
+		return err
+	}
+	if err := <-drained; err != nil {
+		return err
+	}
+	return nil
 }
 
-// play is the GameServer: every player reports match results and reads its stats back,
-// through one XClient over all the servers.
-func play(addrs []string, services []*PlayerStatsService, players int, duration time.Duration) error {
+// drain takes nd out of service the graceful way: mark it inactive in the registry, wait
+// until the GameServer's discovery no longer lists it, then shut it down (which deletes its
+// entry and lets calls in flight finish).
+func drain(out io.Writer, d discovery.Discovery, nd *node) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := nd.reg.SetInactive(ctx, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "server %s: draining (state=inactive in etcd)\n", nd.addr)
+	list, err := waitForList(d, func(l []discovery.Server) bool {
+		return !slices.ContainsFunc(l, func(s discovery.Server) bool { return s.Address == nd.addr })
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "GameServer: now calling %v\n", list)
+	served := nd.svc.calls.Load()
+	if err := nd.srv.Shutdown(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "server %s: shut down after %d calls; its etcd entry is deleted\n", nd.addr, served)
+	return nil
+}
+
+// waitForList waits up to 10 s for d to list servers that ok accepts.
+func waitForList(d discovery.Discovery, ok func([]discovery.Server) bool) ([]discovery.Server, error) {
+	ch, stop := d.Watch()
+	defer stop()
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case list := <-ch:
+			if ok(list) {
+				return list, nil
+			}
+		case <-timeout.C:
+			return nil, fmt.Errorf("discovery still lists %v", d.Servers())
+		}
+	}
+}
+
+// movedPlayer reports whether err says the player's stats were not found on the server
+// the read went to: the update went to the player's old server and the read to the new one,
+// because the server list changed in between (a drain). Every call succeeded; the demo
+// keeps stats in each server's memory, so they restart on the new server.
+func movedPlayer(err error) bool {
+	var se client.ServiceError
+	return errors.As(err, &se) && strings.HasPrefix(string(se), "no player ")
+}
+
+// playStatic plays against fixed servers, without a registry.
+func playStatic(addrs []string, players int, duration time.Duration) error {
 	var pairs []discovery.KVPair
 	for _, a := range addrs {
 		pairs = append(pairs, discovery.KVPair{Key: "tcp@" + a})
@@ -183,16 +335,23 @@ func play(addrs []string, services []*PlayerStatsService, players int, duration 
 		return err
 	}
 	defer d.Close()
+	return play(os.Stdout, d, nil, players, duration)
+}
+
+// play is the GameServer: every player reports match results and reads its stats back,
+// through one XClient over the servers d lists. nodes, if known, are reported on.
+func play(out io.Writer, d discovery.Discovery, nodes []*node, players int, duration time.Duration) error {
 	opt := client.DefaultOption
 	opt.IdempotentMethods = []string{"GetPlayerStats"}
-	xc := client.NewXClient("PlayerStatsService", client.Failover, client.ConsistentHash, d, opt)
+	xc := client.NewXClient(serviceName, client.Failover, client.ConsistentHash, d, opt)
 	defer xc.Close()
-	fmt.Printf("GameServer: %d players playing for %v (XClient: Failover, ConsistentHash on player id)\n", players, duration)
+	fmt.Fprintf(out, "GameServer: %d players playing for %v (XClient: Failover, ConsistentHash on player id)\n", players, duration)
 
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
 		failures  int
+		moved     int
 		firstErr  error
 	)
 	deadline := time.Now().Add(duration)
@@ -203,7 +362,7 @@ func play(addrs []string, services []*PlayerStatsService, players int, duration 
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(id), 42))
 			var mine []time.Duration
-			var fails int
+			var fails, moves int
 			var ferr error
 			key := strconv.FormatInt(id, 10)
 			for time.Now().Before(deadline) {
@@ -222,7 +381,9 @@ func play(addrs []string, services []*PlayerStatsService, players int, duration 
 				}
 				cancel()
 				mine = append(mine, time.Since(start)/2)
-				if err != nil {
+				if movedPlayer(err) {
+					moves++
+				} else if err != nil {
 					fails++
 					if ferr == nil {
 						ferr = err
@@ -232,6 +393,7 @@ func play(addrs []string, services []*PlayerStatsService, players int, duration 
 			mu.Lock()
 			latencies = append(latencies, mine...)
 			failures += fails
+			moved += moves
 			if firstErr == nil {
 				firstErr = ferr
 			}
@@ -248,11 +410,14 @@ func play(addrs []string, services []*PlayerStatsService, players int, duration 
 		}
 		return latencies[min(len(latencies)-1, int(f*float64(len(latencies))))]
 	}
-	fmt.Printf("calls made: %d (%.0f calls/s), failed: %d\n", calls, float64(calls)/duration.Seconds(), failures)
-	fmt.Printf("latency per call: p50 %v, p99 %v, p99.9 %v\n", q(0.50), q(0.99), q(0.999))
-	for i, svc := range services {
-		n := svc.calls.Load()
-		fmt.Printf("  server %d (%s): %d calls (%.1f%%)\n", i, addrs[i], n, 100*float64(n)/float64(max(calls, 1)))
+	fmt.Fprintf(out, "calls made: %d (%.0f calls/s), failed: %d\n", calls, float64(calls)/duration.Seconds(), failures)
+	if moved > 0 {
+		fmt.Fprintf(out, "players moved by the drain mid-update: %d (their in-memory stats restart on the new server)\n", moved)
+	}
+	fmt.Fprintf(out, "latency per call: p50 %v, p99 %v, p99.9 %v\n", q(0.50), q(0.99), q(0.999))
+	for i, nd := range nodes {
+		c := nd.svc.calls.Load()
+		fmt.Fprintf(out, "  server %d (%s): %d calls (%.1f%%)\n", i, nd.addr, c, 100*float64(c)/float64(max(calls, 1)))
 	}
 	if firstErr != nil {
 		return fmt.Errorf("%d calls failed, first: %w", failures, firstErr)

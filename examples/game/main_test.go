@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,10 +11,17 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestClusterGame plays a short game on a 3-server cluster: every call must succeed (run
-// returns the first failure), and scores read back must match the updates.
+// TestClusterGame plays a short game on a 3-server cluster registered in an embedded etcd:
+// every call must succeed (runCluster returns the first failure), scores read back must
+// match the updates, and the drained server must leave the registry.
 func TestClusterGame(t *testing.T) {
-	if err := runCluster(3, 8, 200*time.Millisecond); err != nil {
-		t.Fatal(err)
+	var out bytes.Buffer
+	if err := runCluster(&out, "", 3, 8, time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"discovered 3 servers", "draining", "its etcd entry is deleted", "failed: 0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
