@@ -42,10 +42,14 @@
 //
 // A Discovery browses continuously in rounds of Settings.RefreshInterval (a new round
 // re-queries, which also picks up changed TXT records) and lists the servers heard from
-// within the last Settings.TTL. The library does not report goodbye records, so a server
-// that shut down or crashed leaves the list within TTL + RefreshInterval. While no interface
-// is usable (down, or not multicast-capable) browsing stops, Err says why and the last list
-// is kept; browsing resumes with backoff, giving every known server a fresh TTL to answer.
+// within the last Settings.TTL, so a crashed server leaves the list within TTL (+ a quarter
+// of RefreshInterval). The library's browser drops goodbye records without reporting them,
+// so the Discovery also listens for them itself: a server that says goodbye is queried at
+// once and leaves the list one second later (RFC 6762 section 10.1) unless it answers, as a
+// server re-announcing new metadata does, so clients see an update rather than a gap. While
+// no interface is usable (down, or not multicast-capable) browsing stops, Err says why and
+// the last list is kept; browsing resumes with backoff, giving every known server a fresh
+// TTL to answer.
 //
 // # Library
 //

@@ -287,7 +287,8 @@ func (s *store) ips(ifaces []net.Interface) ([]string, error) {
 // client.NewXClient. It browses for ServiceType continuously, starting a fresh browse
 // every Settings.RefreshInterval (which also picks up changed TXT records), and lists the
 // servers whose announcement or answer was received within the last Settings.TTL: a server
-// that shut down or crashed disappears within TTL (+ RefreshInterval).
+// that crashed disappears within the TTL, one that shut down (and said goodbye) within
+// about a second.
 func NewDiscovery(service string, opts ...Option) (*registry.Discovery, error) {
 	c, err := newConfig(opts)
 	if err != nil {
@@ -305,6 +306,7 @@ func NewDiscovery(service string, opts ...Option) (*registry.Discovery, error) {
 type instance struct {
 	pairs []discovery.KVPair // this service's entries in its TXT record
 	at    time.Time          // when it was last received
+	bye   time.Time          // when it said goodbye, if it did since
 }
 
 type source struct {
@@ -341,12 +343,12 @@ func (s *source) List(context.Context) ([]discovery.KVPair, error) {
 	return out, nil
 }
 
-// expireLocked forgets instances not heard from within the TTL and reports whether any was
-// forgotten.
+// expireLocked forgets instances not heard from within the TTL, or since they said goodbye
+// byeDelay ago, and reports whether any was forgotten.
 func (s *source) expireLocked(now time.Time) bool {
 	expired := false
 	for name, in := range s.seen {
-		if now.Sub(in.at) > s.settings.TTL {
+		if now.Sub(in.at) > s.settings.TTL || !in.bye.IsZero() && now.Sub(in.bye) >= byeDelay {
 			delete(s.seen, name)
 			expired = expired || len(in.pairs) > 0
 		}
@@ -378,21 +380,36 @@ func (s *source) update(e *zeroconf.ServiceEntry, now time.Time) bool {
 	return !slices.Equal(old.pairs, pairs)
 }
 
+// byeDelay is how long a goodbye (a record with TTL 0) takes to remove an instance that is
+// not heard from again: RFC 6762 section 10.1 has queriers keep such a record for one more
+// second. A server re-announcing with new metadata says goodbye and answers again at once.
+const byeDelay = time.Second
+
+// watch is the state of one Watch call.
+type watch struct {
+	changed func()
+	settle  <-chan time.Time
+	tick    <-chan time.Time
+	requery chan struct{} // a goodbye was heard: start a new round, querying at once
+}
+
 // Watch browses in rounds of RefreshInterval until ctx ends or a round cannot start (no
-// usable interface, sockets that cannot be opened), which it returns.
+// usable interface, sockets that cannot be opened), which it returns. Beside the browser it
+// listens for goodbyes, so that a server that shuts down leaves the list within a second.
 func (s *source) Watch(ctx context.Context, changed func()) error {
 	// Answers arrive within milliseconds on a LAN: the watch counts as established (and the
 	// first list is taken) shortly after the first query, not with an empty list at once.
 	settle := time.NewTimer(min(s.settings.RefreshInterval/2, 500*time.Millisecond))
 	defer settle.Stop()
-	tick := time.NewTicker(max(min(s.settings.RefreshInterval, s.settings.TTL)/4, 10*time.Millisecond))
+	tick := time.NewTicker(max(min(s.settings.RefreshInterval/4, s.settings.TTL/4, byeDelay/4), 10*time.Millisecond))
 	defer tick.Stop()
+	w := &watch{changed: changed, settle: settle.C, tick: tick.C, requery: make(chan struct{}, 1)}
 	// Nothing was heard while no watch ran: give every known instance a full TTL to answer
 	// again rather than dropping it before the first query.
 	s.mu.Lock()
 	now := time.Now()
 	for _, in := range s.seen {
-		in.at = now
+		in.at, in.bye = now, time.Time{}
 	}
 	s.mu.Unlock()
 	for ctx.Err() == nil {
@@ -400,21 +417,24 @@ func (s *source) Watch(ctx context.Context, changed func()) error {
 		if err != nil {
 			return err
 		}
-		if err := s.round(ctx, ifaces, changed, settle.C, tick.C); err != nil {
+		stop := s.listenGoodbyes(ifaces, w)
+		err = s.round(ctx, ifaces, w)
+		stop()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// round runs one browse of RefreshInterval. A host without IPv6 on the interfaces fails
-// to open the IPv6 socket; the round then browses with IPv4 only.
-func (s *source) round(ctx context.Context, ifaces []net.Interface, changed func(), settle, tick <-chan time.Time) error {
+// round runs one browse of RefreshInterval (or until a goodbye is heard). A host without
+// IPv6 on the interfaces fails to open the IPv6 socket; the round then browses with IPv4.
+func (s *source) round(ctx context.Context, ifaces []net.Interface, w *watch) error {
 	rctx, cancel := context.WithTimeout(ctx, s.settings.RefreshInterval)
 	defer cancel()
-	started, err := s.browse(rctx, ifaces, zeroconf.IPv4AndIPv6, changed, settle, tick)
+	started, err := s.browse(rctx, cancel, ifaces, zeroconf.IPv4AndIPv6, w)
 	if err != nil && !started && rctx.Err() == nil {
-		_, err = s.browse(rctx, ifaces, zeroconf.IPv4, changed, settle, tick)
+		_, err = s.browse(rctx, cancel, ifaces, zeroconf.IPv4, w)
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -427,8 +447,8 @@ func (s *source) round(ctx context.Context, ifaces []net.Interface, changed func
 
 // browse runs zeroconf.Browse until ctx ends, handling what it receives. started reports
 // whether the browser opened its sockets (the library closes the entries channel then).
-func (s *source) browse(ctx context.Context, ifaces []net.Interface, ipType zeroconf.IPType,
-	changed func(), settle, tick <-chan time.Time) (started bool, err error) {
+func (s *source) browse(ctx context.Context, cancel context.CancelFunc, ifaces []net.Interface,
+	ipType zeroconf.IPType, w *watch) (started bool, err error) {
 	entries := make(chan *zeroconf.ServiceEntry, 16)
 	errc := make(chan error, 1)
 	go func() {
@@ -437,7 +457,7 @@ func (s *source) browse(ctx context.Context, ifaces []net.Interface, ipType zero
 	}()
 	handle := func(e *zeroconf.ServiceEntry) {
 		if s.update(e, time.Now()) {
-			changed()
+			w.changed()
 		}
 	}
 	in := entries
@@ -465,15 +485,29 @@ func (s *source) browse(ctx context.Context, ifaces []net.Interface, ipType zero
 				}
 			}
 			return started, err
-		case <-settle:
-			changed()
-		case now := <-tick:
+		case <-w.requery:
+			cancel() // Browse returns; the next round queries at once
+		case <-w.settle:
+			w.changed()
+		case now := <-w.tick:
 			s.mu.Lock()
 			expired := s.expireLocked(now)
 			s.mu.Unlock()
 			if expired {
-				changed()
+				w.changed()
 			}
 		}
 	}
+}
+
+// goodbye notes that the instance with key said goodbye at now.
+func (s *source) goodbye(key string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.seen[key]
+	if !ok || !in.bye.IsZero() {
+		return false
+	}
+	in.bye = now
+	return true
 }

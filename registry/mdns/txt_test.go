@@ -2,6 +2,8 @@ package mdns
 
 import (
 	"encoding/json"
+
+	"github.com/miekg/dns"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -111,4 +113,47 @@ func TestInstanceName(t *testing.T) {
 			t.Errorf("instanceName(%q, %d) = %q, want a label of at most 63 bytes ending in %q", tc.host, tc.port, got, tc.suffix)
 		}
 	}
+}
+
+func TestGoodbyeKeys(t *testing.T) {
+	suffix := "._rpcxservices.local."
+	srv := func(name string, ttl uint32, port uint16) dns.RR {
+		return &dns.SRV{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl}, Port: port, Target: "h.local."}
+	}
+	msg := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true}, Answer: []dns.RR{
+		srv("a-1._rpcxservices.local.", 0, 1),
+		srv("b._rpcxservices.local.", 120, 2), // an announcement, not a goodbye
+		srv("c._http._tcp.local.", 0, 3),      // another service type
+		srv("._rpcxservices.local.", 0, 4),    // no instance
+		&dns.TXT{Hdr: dns.RR_Header{Name: "d._rpcxservices.local.", Rrtype: dns.TypeTXT}},
+	}, Extra: []dns.RR{srv("E._RPCXSERVICES.LOCAL.", 0, 5)}}
+	got := strings.Join(goodbyeKeys(msg, suffix), " ")
+	if got != "a-1:1 E:5" {
+		t.Errorf("goodbyeKeys = %q, want %q", got, "a-1:1 E:5")
+	}
+	msg.Response = false
+	if got := goodbyeKeys(msg, suffix); got != nil {
+		t.Errorf("goodbyeKeys of a query = %v", got)
+	}
+}
+
+// FuzzGoodbyeKeys feeds the goodbye listener's parsing packets as they arrive from the
+// network.
+func FuzzGoodbyeKeys(f *testing.F) {
+	m := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true}, Answer: []dns.RR{&dns.SRV{
+		Hdr: dns.RR_Header{Name: "a._rpcxservices.local.", Rrtype: dns.TypeSRV, Class: dns.ClassINET}, Port: 1, Target: "a.local."}}}
+	seed, _ := m.Pack()
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, packet []byte) {
+		var msg dns.Msg
+		if msg.Unpack(packet) != nil {
+			return
+		}
+		for _, k := range goodbyeKeys(&msg, "._rpcxservices.local.") {
+			if !strings.Contains(k, ":") {
+				t.Fatalf("key %q", k)
+			}
+		}
+	})
 }
