@@ -141,7 +141,7 @@ func (x *XClient) update(list []discovery.Server) {
 	}
 	x.mu.Unlock()
 	for _, st := range gone {
-		st.conns.close()
+		st.retire()
 	}
 }
 
@@ -307,6 +307,11 @@ func (x *XClient) Call(ctx context.Context, serviceMethod string, args, reply an
 // callOn makes one attempt on e, keeping its load figures and breaker up to date. sent
 // reports whether the request may have reached the server.
 func (x *XClient) callOn(ctx context.Context, e *Endpoint, method string, args, reply any) (err error, sent bool) {
+	// Counted before taking a connection, so that a server leaving the list (retire)
+	// either sees this call and leaves its connection open, or closes it before the
+	// call takes it, in which case the call fails unsent and may go elsewhere.
+	e.inflight.Add(1)
+	defer e.callEnded()
 	c, err := e.conns.get(ctx, x, e)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -316,11 +321,9 @@ func (x *XClient) callOn(ctx context.Context, e *Endpoint, method string, args, 
 		e.breaker.failure(time.Now().UnixNano())
 		return err, false
 	}
-	e.inflight.Add(1)
 	start := time.Now()
 	err, sent = c.invoke(ctx, x.servicePath, method, args, reply)
 	elapsed := time.Since(start)
-	e.inflight.Add(-1)
 	switch {
 	case err == nil:
 		e.observe(elapsed)
@@ -621,6 +624,7 @@ type connSlot struct {
 	failures int
 	lastErr  error
 	closed   bool
+	retired  atomic.Bool // the server left the list: close when idle
 }
 
 func (s *connSlot) init(n int) {
@@ -703,6 +707,32 @@ func (s *connSlot) get(ctx context.Context, x *XClient, e *Endpoint) (*Client, e
 		s.mu.Unlock()
 		return nc, nil
 	}
+}
+
+// retire stops handing out st's connections and closes them once no call is in flight on
+// them: a server that left the list (drained, or removed from the registry) still answers
+// the calls already sent to it.
+func (st *endpointState) retire() {
+	st.conns.retired.Store(true)
+	st.conns.shut()
+	if st.inflight.Load() == 0 {
+		st.conns.close()
+	}
+}
+
+// callEnded ends a call counted in inflight and closes a retired server's connections
+// after its last call.
+func (st *endpointState) callEnded() {
+	if st.inflight.Add(-1) == 0 && st.conns.retired.Load() {
+		st.conns.close()
+	}
+}
+
+// shut makes later gets fail with ErrShutdown, leaving open connections alone.
+func (s *connSlot) shut() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 }
 
 // close closes every connection; later gets fail with ErrShutdown.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/discovery"
+	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/server"
 )
 
@@ -573,4 +574,35 @@ func TestNoServer(t *testing.T) {
 	if err := x.Call(context.Background(), "Who", &WhoArgs{}, &WhoReply{}); !errors.Is(err, client.ErrNoServer) {
 		t.Fatalf("err = %v, want ErrNoServer", err)
 	}
+}
+
+// A server leaving the list (drained, or gone from the registry) still answers the calls
+// already sent to it; its connection closes after the last one.
+func TestServerLeavingTheListFinishesCallsInFlight(t *testing.T) {
+	s, a, addr := testsvc.NewArithServer(t)
+	d, err := discovery.NewMultipleServers([]discovery.KVPair{{Key: "tcp@" + addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	x := client.NewXClient("Arith", client.Failover, client.RoundRobin, d, client.DefaultOption)
+	defer x.Close()
+
+	done := make(chan error, 1)
+	var reply testsvc.Reply
+	go func() { done <- x.Call(context.Background(), "Block", &testsvc.Args{A: 6, B: 7}, &reply) }()
+	testsvc.Recv(t, a.Entered, "the call to reach the handler")
+
+	if err := d.Update(nil); err != nil {
+		t.Fatal(err)
+	}
+	testsvc.Eventually(t, "the XClient to drop the server", func() bool { return len(x.Endpoints()) == 0 })
+	if n := len(s.ActiveClientConn()); n != 1 {
+		t.Fatalf("%d connections open while a call is in flight, want 1", n)
+	}
+	a.Release <- struct{}{}
+	if err := testsvc.Recv(t, done, "the call to end"); err != nil || reply.C != 42 {
+		t.Fatalf("call in flight ended with %v, reply %d", err, reply.C)
+	}
+	testsvc.Eventually(t, "the idle connection to close", func() bool { return len(s.ActiveClientConn()) == 0 })
 }
