@@ -38,7 +38,8 @@
 // instance with the new TXT record: the responder is shut down (multicasting goodbye records)
 // and started again, because the library's SetText is not safe while it answers queries.
 // Close withdraws the instance with goodbye records. Records carry Settings.TTL (rounded up
-// to seconds). Settings.BasePath does not apply to mDNS.
+// to seconds). Settings.BasePath does not apply to mDNS, nor Settings.Timeout (no call waits
+// on a remote registry).
 //
 // A Discovery browses continuously in rounds of Settings.RefreshInterval (a new round
 // re-queries, which also picks up changed TXT records) and lists the servers heard from
