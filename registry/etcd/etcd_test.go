@@ -178,6 +178,7 @@ func TestRegistryStopAndRestart(t *testing.T) {
 	d := discover(t, connect(t, srv))
 	x := xclient(t, d, client.Failfast)
 	waitList(t, d, a.addr)
+	waitEndpoints(t, x, a.addr)
 	mul(t, x, 2, 3)
 
 	srv.Stop()
@@ -233,6 +234,7 @@ func TestCrashedServerDisappears(t *testing.T) {
 	}
 	x := xclient(t, d, client.Failfast)
 	waitList(t, d, aAddr, b.addr)
+	waitEndpoints(t, x, aAddr, b.addr)
 	for i := range 4 {
 		mul(t, x, i, 2)
 	}
@@ -250,10 +252,7 @@ func TestCrashedServerDisappears(t *testing.T) {
 	}
 	waitList(t, d, b.addr)
 	t.Logf("A dropped %v after the crash", time.Since(crashed))
-	testsvc.Eventually(t, "the XClient to drop A", func() bool {
-		e := x.Endpoints()
-		return len(e) == 1 && e[0].Key == b.addr
-	})
+	waitEndpoints(t, x, b.addr)
 	for i := range 10 {
 		mul(t, x, i, 3)
 	}

@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -187,6 +188,21 @@ func waitList(t testing.TB, d *registry.Discovery, want ...string) []discovery.S
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// waitEndpoints waits until x uses exactly the servers want (any order): an XClient
+// follows its Discovery's list asynchronously.
+func waitEndpoints(t testing.TB, x *client.XClient, want ...string) {
+	t.Helper()
+	slices.Sort(want)
+	testsvc.Eventually(t, fmt.Sprintf("the XClient to use %v", want), func() bool {
+		var got []string
+		for _, e := range x.Endpoints() {
+			got = append(got, e.Key)
+		}
+		slices.Sort(got)
+		return slices.Equal(got, want)
+	})
 }
 
 // kv is one key as read from etcd.

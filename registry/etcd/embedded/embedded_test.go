@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,22 @@ func TestStartFails(t *testing.T) {
 	if srv, err := embedded.Start(ctx, embedded.Config{}); err == nil {
 		srv.Close()
 		t.Errorf("Start with an ended context succeeded")
+	}
+}
+
+// TestPortInUse: a given port that is taken is an error naming it.
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv, err := embedded.Start(context.Background(), embedded.Config{ClientAddr: ln.Addr().String()})
+	if err == nil {
+		srv.Close()
+		t.Fatal("Start on a taken port succeeded")
+	}
+	if !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Errorf("error %q does not name %s", err, ln.Addr())
 	}
 }
