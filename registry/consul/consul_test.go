@@ -470,3 +470,31 @@ func TestNewRejectsBadInput(t *testing.T) {
 	}
 	_ = r.Close(context.Background())
 }
+
+// TestDiscoversForeignEntries: entries another implementation wrote (an rpcx server:
+// plain keys, no session) are discovered; the marker keys and keys deeper than
+// <basePath>/<Service>/<address> are not entries.
+func TestDiscoversForeignEntries(t *testing.T) {
+	tg := newTarget(t)
+	base := strings.TrimPrefix(tg.base, "/")
+	for key, value := range map[string]string{
+		base:                                  "rpcx_path",
+		base + "/Arith":                       "Arith",
+		base + "/Arith/tcp@10.0.0.5:8972":     "weight=7&group=rpcx",
+		base + "/Arith/nested/tcp@10.0.0.6:1": "",
+		base + "/Arithmetic/tcp@10.0.0.7:1":   "",
+	} {
+		if _, err := tg.raw.KV().Put(&api.KVPair{Key: key, Value: []byte(value)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := discover(t, tg, tg.client(t))
+	list := waitList(t, d, "tcp@10.0.0.5:8972")
+	if list[0].Weight != 7 || !list[0].InGroup("rpcx") {
+		t.Errorf("discovered %+v", list[0])
+	}
+	if _, err := tg.raw.KV().Delete(base+"/Arith/tcp@10.0.0.5:8972", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitList(t, d)
+}
