@@ -64,6 +64,7 @@ func newTarget(t *testing.T) *target {
 		tg.base = fmt.Sprintf("/brisk_test/%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 		t.Cleanup(func() { _, _ = tg.raw.KV().DeleteTree(strings.TrimPrefix(tg.base, "/"), nil) })
 	} else {
+		t.Log("CONSUL_HTTP_ADDR is not set: running against the stand-in agent of fake_consul_test.go")
 		tg.fake = newFakeConsul(t)
 		tg.raw = newClient(t, tg.fake.Addr(), nil)
 		tg.base = "/rpcx_test"

@@ -171,6 +171,9 @@ func (s *store) Refresh(ctx context.Context, entries map[string]string) error {
 			s.session = ""
 		}
 	}
+	if s.session == "" && len(entries) == 0 {
+		return nil // nothing to advertise: no session needed yet
+	}
 	var errs []error
 	if s.session == "" {
 		if err := s.ensureSession(ctx); err != nil {
