@@ -10,7 +10,8 @@
 // <basePath>/<service>/<network@host:port> (for example rpcx_test/Arith/tcp@10.0.0.5:8972),
 // holds the service's metadata string ("weight=10&group=a"); marker keys <basePath>
 // ("rpcx_path") and <basePath>/<service> (the service name) are written as plain keys and
-// outlive the servers.
+// outlive the servers. An address holding a '/' (unix@/run/app.sock) cannot be the last
+// element of a key and is refused.
 //
 // # Liveness
 //
