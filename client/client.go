@@ -16,8 +16,8 @@ package client
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -87,17 +87,23 @@ func NewClient(opt Option) *Client {
 // Connect dials the server at address on network ("tcp", "tcp4", "tcp6" or "unix") and starts
 // the connection's read loop.
 func (c *Client) Connect(network, address string) error {
-	d := net.Dialer{Timeout: c.opt.ConnectTimeout, KeepAlive: c.opt.TCPKeepAlivePeriod}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opt.ConnectTimeout)
 	defer cancel()
-	var nc net.Conn
-	var err error
-	if c.opt.TLSConfig != nil {
-		td := tls.Dialer{NetDialer: &d, Config: c.opt.TLSConfig}
-		nc, err = td.DialContext(ctx, network, address)
-	} else {
-		nc, err = d.DialContext(ctx, network, address)
+	return c.ConnectContext(ctx, network, address)
+}
+
+// ConnectContext is Connect bounded by ctx as well as ConnectTimeout.
+func (c *Client) ConnectContext(ctx context.Context, network, address string) error {
+	dial := c.opt.Dialers[network]
+	if dial == nil {
+		dial = builtinDialers[network]
 	}
+	if dial == nil {
+		return &TransportError{Op: "dial", Err: fmt.Errorf("%w %q", ErrUnknownNetwork, network)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opt.ConnectTimeout)
+	defer cancel()
+	nc, err := dial(ctx, network, address, &c.opt)
 	if err != nil {
 		return &TransportError{Op: "dial", Err: err}
 	}

@@ -27,6 +27,12 @@ type Option struct {
 	TLSConfig *tls.Config
 	// TCPKeepAlivePeriod is the TCP keep-alive period (default 1 minute; negative disables).
 	TCPKeepAlivePeriod time.Duration
+	// Dialers adds or replaces the ways Connect opens a connection, by network name (the
+	// part before "@" in a registry address). The built-ins are tcp, tcp4, tcp6, unix
+	// (with TLS when TLSConfig is set), http (HTTP CONNECT to /_rpcx_), ws and wss
+	// (WebSocket at /_rpcx_); transport packages such as transport/quic and transport/kcp
+	// provide more.
+	Dialers map[string]DialFunc
 
 	// Heartbeat sends a heartbeat every HeartbeatInterval and closes the connection (failing
 	// its calls) when one goes unanswered for MaxWaitForHeartbeat: dead-peer detection for

@@ -75,7 +75,7 @@ func (c *conn) serve() {
 		}
 		c.inflight.Add(1)
 		if c.draining.Load() {
-			c.replyError(req, errTextShuttingDown)
+			replyError(c, req, errTextShuttingDown)
 			c.finish(req)
 			continue
 		}
@@ -93,7 +93,7 @@ func (c *conn) answerBadFrame(req *protocol.Message, err error) bool {
 	}
 	if req.MessageType() == protocol.Request && !req.IsOneway() {
 		c.inflight.Add(1)
-		c.replyError(req, "brisk: bad request: "+err.Error())
+		replyError(c, req, "brisk: bad request: "+err.Error())
 		c.finish(req)
 	} else {
 		protocol.FreeMsg(req)
@@ -125,35 +125,60 @@ func (c *conn) close() {
 	})
 }
 
-// handle runs one request and writes its response.
+// exchange is where the response to a request goes: a connection, or an Invoke caller.
+type exchange interface {
+	// respond sends resp, a request already turned into its response; it keeps nothing
+	// of it after returning.
+	respond(resp *protocol.Message)
+	// refused is told that the request failed the auth check, after its error response.
+	refused(err error)
+	// netConn is the connection the request came on, or nil.
+	netConn() net.Conn
+}
+
+// handle runs one request of c and writes its response.
 func (c *conn) handle(req *protocol.Message) {
 	defer c.finish(req)
-	s := c.srv
+	c.srv.handle(c.ctx, c, req)
+}
+
+func (c *conn) respond(resp *protocol.Message) {
+	if err := c.w.WriteMessage(resp); err != nil {
+		c.srv.logger.Debug("brisk: writing response failed", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+}
+
+func (c *conn) refused(error) { c.w.CloseWhenFlushed() }
+
+func (c *conn) netConn() net.Conn { return c.nc }
+
+// handle runs req, in base's context, and sends its response (unless it is oneway) to ex.
+func (s *Server) handle(base context.Context, ex exchange, req *protocol.Message) {
 	if s.auth != nil {
-		if err := s.auth(c.ctx, req, req.Metadata[protocol.AuthKey]); err != nil {
-			c.replyError(req, err.Error())
-			c.w.CloseWhenFlushed()
+		if err := s.auth(base, req, req.Metadata[protocol.AuthKey]); err != nil {
+			replyError(ex, req, err.Error())
+			ex.refused(err)
 			return
 		}
 	}
 	svc := (*s.services.Load())[req.ServicePath]
 	if svc == nil {
-		c.replyError(req, "brisk: can't find service "+req.ServicePath)
+		replyError(ex, req, "brisk: can't find service "+req.ServicePath)
 		return
 	}
 	mt := svc.methods[req.ServiceMethod]
 	if mt == nil {
-		c.replyError(req, "brisk: can't find method "+req.ServiceMethod+" of service "+req.ServicePath)
+		replyError(ex, req, "brisk: can't find method "+req.ServiceMethod+" of service "+req.ServicePath)
 		return
 	}
 	cdc, err := s.codecs.Get(req.SerializeType())
 	if err != nil {
-		c.replyError(req, "brisk: "+err.Error())
+		replyError(ex, req, "brisk: "+err.Error())
 		return
 	}
 	argp := reflect.New(mt.argType)
 	if err := cdc.Decode(req.Payload, argp.Interface()); err != nil {
-		c.replyError(req, "brisk: bad arguments: "+err.Error())
+		replyError(ex, req, "brisk: bad arguments: "+err.Error())
 		return
 	}
 	argv := argp
@@ -162,7 +187,7 @@ func (c *conn) handle(req *protocol.Message) {
 	}
 	replyv := reflect.New(mt.replyType)
 
-	cc := &callContext{Context: c.ctx, req: req, conn: c}
+	cc := &callContext{Context: base, req: req, conn: ex.netConn()}
 	var ctx context.Context = cc
 	if ms := req.Metadata[protocol.ServerTimeout]; ms != "" {
 		if n, perr := strconv.ParseInt(ms, 10, 64); perr == nil && n > 0 {
@@ -181,20 +206,20 @@ func (c *conn) handle(req *protocol.Message) {
 	}
 	resMD := cc.takeResponseMetadata()
 	if callErr != nil {
-		c.replyFailure(req, resMD, callErr.Error())
+		replyFailure(ex, req, resMD, callErr.Error())
 		return
 	}
-	c.reply(req, cdc, replyv.Interface(), resMD)
+	reply(ex, req, cdc, replyv.Interface(), resMD)
 }
 
-// reply turns req into its response in place and writes it.
-func (c *conn) reply(req *protocol.Message, cdc codec.Codec, reply any, md map[string]string) {
+// reply turns req into its response in place and sends it.
+func reply(ex exchange, req *protocol.Message, cdc codec.Codec, reply any, md map[string]string) {
 	bp := wire.GetBuffer()
 	defer wire.PutBuffer(bp)
 	payload, err := cdc.Encode(*bp, reply)
 	if err != nil {
 		// The handler succeeded but its reply cannot be sent; say so rather than send nothing.
-		c.replyFailure(req, md, "brisk: cannot encode reply: "+err.Error())
+		replyFailure(ex, req, md, "brisk: cannot encode reply: "+err.Error())
 		return
 	}
 	*bp = payload
@@ -207,38 +232,38 @@ func (c *conn) reply(req *protocol.Message, cdc codec.Codec, reply any, md map[s
 		payload = *zp
 		req.SetCompressType(protocol.Gzip)
 	}
-	c.writeResponse(req, md, payload)
+	respond(ex, req, md, payload)
 }
 
 // replyError answers req with a framework error unless it is oneway.
-func (c *conn) replyError(req *protocol.Message, text string) {
+func replyError(ex exchange, req *protocol.Message, text string) {
 	if req.IsOneway() {
 		return
 	}
-	c.replyFailure(req, nil, text)
+	replyFailure(ex, req, nil, text)
 }
 
 // replyFailure sends an error response: status Error, the text under __rpcx_error__ (added
 // to the handler's response metadata, if any) and no payload.
-func (c *conn) replyFailure(req *protocol.Message, md map[string]string, text string) {
+func replyFailure(ex exchange, req *protocol.Message, md map[string]string, text string) {
 	if md == nil {
 		md = make(map[string]string, 1)
 	}
 	md[protocol.ServiceError] = text
 	req.SetCompressType(protocol.None)
 	req.SetMessageStatusType(protocol.Error)
-	c.writeResponse(req, md, nil)
+	respond(ex, req, md, nil)
 }
 
-func (c *conn) writeResponse(req *protocol.Message, md map[string]string, payload []byte) {
+// respond turns req into its response with md and payload, hands it to ex, and restores
+// req's metadata so the pooled message is released whole.
+func respond(ex exchange, req *protocol.Message, md map[string]string, payload []byte) {
 	reqMD := req.Metadata
 	req.SetMessageType(protocol.Response)
 	req.SetOneway(false)
 	req.Metadata = md
 	req.Payload = payload
-	if err := c.w.WriteMessage(req); err != nil {
-		c.srv.logger.Debug("brisk: writing response failed", "remote", c.nc.RemoteAddr(), "err", err)
-	}
+	ex.respond(req)
 	req.Metadata = reqMD
 	req.Payload = nil
 }

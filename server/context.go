@@ -13,7 +13,7 @@ import (
 type callContext struct {
 	context.Context
 	req  *protocol.Message
-	conn *conn
+	conn net.Conn // nil for Invoke
 
 	mu    sync.Mutex
 	resMD map[string]string
@@ -66,10 +66,10 @@ func SetResponseMetadata(ctx context.Context, key, value string) {
 }
 
 // RemoteConn returns the connection the request being handled arrived on, for
-// Server.SendMessage, or nil outside a handler.
+// Server.SendMessage, or nil outside a handler and for requests made through Invoke.
 func RemoteConn(ctx context.Context) net.Conn {
 	if cc := fromContext(ctx); cc != nil {
-		return cc.conn.nc
+		return cc.conn
 	}
 	return nil
 }

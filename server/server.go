@@ -21,7 +21,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +75,8 @@ type Server struct {
 	readBufferSize int
 	workers        *workers
 	registrars     []Registrar
+	listenFuncs    map[string]ListenFunc
+	reusePort      bool
 	withdrawOnce   sync.Once
 
 	regMu    sync.Mutex                          // serialises registrations
@@ -186,21 +187,14 @@ func (s *Server) Services() map[string]string {
 	return out
 }
 
-// Serve listens on network ("tcp", "tcp4", "tcp6" or "unix") and address and serves until
-// Shutdown or Close, when it returns ErrServerClosed.
+// Serve listens on network and address and serves until Shutdown or Close, when it
+// returns ErrServerClosed. Networks: tcp, tcp4, tcp6, unix, http, ws, wss and those added
+// with WithListenFunc. A tcp port also answers HTTP on the same port: the HTTP gateway and
+// JSON-RPC (see WithHTTPHandler), HTTP CONNECT and WebSocket at /_rpcx_.
 func (s *Server) Serve(network, address string) error {
-	if network == "unix" {
-		// A socket file left by a crashed process would make Listen fail.
-		if fi, err := os.Stat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(address)
-		}
-	}
-	ln, err := net.Listen(network, address)
+	ln, err := s.listen(context.Background(), network, address)
 	if err != nil {
 		return err
-	}
-	if s.tlsConfig != nil {
-		ln = tls.NewListener(ln, s.tlsConfig)
 	}
 	return s.ServeListener(ln)
 }

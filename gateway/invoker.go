@@ -1,0 +1,25 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/brisk-rpc/brisk/protocol"
+)
+
+// Invoker runs one request and returns its response. A *server.Server invokes its own
+// services; a *client.XClient forwards to the servers of its service.
+//
+// req is a complete request (service path, method, serialize type, metadata, payload);
+// Invoke may modify it. The response belongs to the caller. A service error is a response
+// with status Error and the text under protocol.ServiceError, with a nil error; a non-nil
+// error means there is no response: the call could not be made (unknown network, no server,
+// transport failure, the context ended), or was refused (errors wrapping ErrUnauthorized).
+// A oneway request returns a nil response once sent.
+type Invoker interface {
+	Invoke(ctx context.Context, req *protocol.Message) (*protocol.Message, error)
+}
+
+// ErrUnauthorized is wrapped by errors an Invoker returns for a request its auth check
+// refused. The HTTP gateway answers those with 401.
+var ErrUnauthorized = errors.New("unauthorized")

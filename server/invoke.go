@@ -1,0 +1,42 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/brisk-rpc/brisk/gateway"
+	"github.com/brisk-rpc/brisk/protocol"
+)
+
+// Invoke runs req on this server without a connection, as the HTTP gateway does, and
+// returns its response (nil for a oneway request). A service error, an unknown service or
+// bad arguments give a response with status Error; an auth failure gives an error wrapping
+// gateway.ErrUnauthorized; a server shutting down gives an error. req may be modified.
+// Invoke implements gateway.Invoker.
+func (s *Server) Invoke(ctx context.Context, req *protocol.Message) (*protocol.Message, error) {
+	if s.isClosing() {
+		return nil, errShuttingDown
+	}
+	req.SetMessageType(protocol.Request)
+	ex := &invokeExchange{}
+	s.handle(ctx, ex, req)
+	if ex.authErr != nil {
+		return nil, fmt.Errorf("%w: %w", gateway.ErrUnauthorized, ex.authErr)
+	}
+	return ex.resp, nil
+}
+
+var errShuttingDown = fmt.Errorf("%s", errTextShuttingDown)
+
+// invokeExchange keeps the response of an Invoke.
+type invokeExchange struct {
+	resp    *protocol.Message
+	authErr error
+}
+
+func (e *invokeExchange) respond(resp *protocol.Message) { e.resp = resp.Clone() }
+
+func (e *invokeExchange) refused(err error) { e.authErr = err }
+
+func (e *invokeExchange) netConn() net.Conn { return nil }
