@@ -30,6 +30,8 @@ var builtinDialers = map[string]DialFunc{
 	"tcp6": DialTCP,
 	"unix": DialTCP,
 	"http": DialHTTPConnect,
+	"ws":   DialWebSocket,
+	"wss":  DialWebSocket,
 }
 
 // DialTCP dials a stream network (tcp, tcp4, tcp6, unix) with the Option's keep-alive, and

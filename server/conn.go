@@ -41,12 +41,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{srv: s, nc: nc, w: wire.NewWriter(nc), ctx: ctx, cancel: cancel}
 }
 
-// serve is the connection's read loop.
-func (c *conn) serve() {
+// serve is the connection's read loop; br reads c.nc.
+func (c *conn) serve(br *bufio.Reader) {
 	defer c.srv.removeConn(c)
 	defer c.close()
 	s := c.srv
-	br := bufio.NewReaderSize(c.nc, s.readBufferSize)
 	for {
 		if s.readTimeout > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(s.readTimeout))

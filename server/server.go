@@ -16,11 +16,13 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +79,9 @@ type Server struct {
 	registrars     []Registrar
 	listenFuncs    map[string]ListenFunc
 	reusePort      bool
+	httpHandler    http.Handler
+	httpSet        bool
+	http           *httpFront // nil: HTTP disabled
 	withdrawOnce   sync.Once
 
 	regMu    sync.Mutex                          // serialises registrations
@@ -85,6 +90,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]*conn
+	sniffing  map[net.Conn]struct{} // accepted, first byte not read yet
 	closing   bool
 	connWG    sync.WaitGroup // one per connection read loop
 	drained   chan struct{}  // closed when the last connection ends during shutdown
@@ -99,10 +105,17 @@ func NewServer(opts ...Option) *Server {
 		readBufferSize: 32 << 10,
 		listeners:      make(map[net.Listener]struct{}),
 		conns:          make(map[net.Conn]*conn),
+		sniffing:       make(map[net.Conn]struct{}),
 		workers:        newWorkers(),
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if !s.httpSet {
+		s.httpHandler = defaultHTTPHandler(s)
+	}
+	if s.httpHandler != nil {
+		s.http = newHTTPFront(s, s.httpHandler)
 	}
 	empty := map[string]*service{}
 	s.services.Store(&empty)
@@ -255,22 +268,49 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// serveConn starts the read loop of an accepted connection.
+// serveConn serves an accepted connection: native frames, or HTTP (the gateway, CONNECT,
+// WebSocket) told apart by its first byte.
 func (s *Server) serveConn(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	c := newConn(s, nc)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		_ = nc.Close()
 		return
 	}
-	s.conns[nc] = c
-	s.connWG.Add(1)
+	s.sniffing[nc] = struct{}{}
+	s.connWG.Add(1) // Done by removeConn, or below if the connection is not native
 	s.mu.Unlock()
-	go c.serve()
+	go s.sniff(nc)
+}
+
+// sniff reads the first byte of nc and starts the native read loop or hands nc to HTTP.
+func (s *Server) sniff(nc net.Conn) {
+	br := bufio.NewReaderSize(nc, s.readBufferSize)
+	if s.readTimeout > 0 {
+		_ = nc.SetReadDeadline(time.Now().Add(s.readTimeout))
+	}
+	first, err := br.Peek(1)
+	s.mu.Lock()
+	delete(s.sniffing, nc)
+	native := err == nil && (isNative(first[0]) || s.http == nil)
+	if err != nil || s.closing || !native {
+		s.connWG.Done()
+		s.mu.Unlock()
+		if err == nil && !s.isClosing() && s.http != nil {
+			_ = nc.SetReadDeadline(time.Time{})
+			s.http.serve(&peekedConn{Conn: nc, r: br})
+			return
+		}
+		_ = nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[nc] = c
+	s.mu.Unlock()
+	c.serve(br)
 }
 
 // removeConn forgets c once its read loop has ended.
@@ -306,6 +346,9 @@ func (s *Server) beginClose(drain func(*conn)) []*conn {
 	for ln := range s.listeners {
 		_ = ln.Close()
 	}
+	for nc := range s.sniffing {
+		_ = nc.Close() // has sent nothing yet: nothing to drain
+	}
 	return conns
 }
 
@@ -336,14 +379,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.drained = nil
 	}
 	s.mu.Unlock()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.stopHTTP(ctx) }()
 	select {
 	case <-drained:
 		s.connWG.Wait()
 		s.workers.stop()
-		return regErr
+		return errors.Join(regErr, <-httpDone)
 	case <-ctx.Done():
 		s.closeConns()
 		s.connWG.Wait()
+		<-httpDone
 		go s.workers.stop() // handlers still running see their contexts cancelled
 		return ctx.Err()
 	}
@@ -354,10 +400,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	regErr := s.withdraw(context.Background())
 	s.beginClose(nil)
+	_ = s.stopHTTP(nil)
 	s.closeConns()
 	s.connWG.Wait()
 	s.workers.stop()
 	return regErr
+}
+
+// stopHTTP stops the HTTP front, gracefully until ctx ends, or at once for a nil ctx.
+func (s *Server) stopHTTP(ctx context.Context) error {
+	if s.http == nil {
+		return nil
+	}
+	return s.http.stop(ctx)
 }
 
 func (s *Server) closeConns() {

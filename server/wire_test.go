@@ -427,7 +427,9 @@ func TestFatalFramesCloseConnection(t *testing.T) {
 		{"bad magic after a good frame", append(append([]byte(nil), testsvc.GoldenRequest...), badMagic...), 1},
 		{"HTTP request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0},
 	}
-	s, _, addr := testsvc.NewArithServer(t)
+	// Without HTTP on the port, so that a bad first byte is a bad frame too (with HTTP,
+	// such a connection goes to the HTTP server, which answers 400 and closes).
+	s, _, addr := testsvc.NewArithServer(t, server.WithHTTPHandler(nil))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var before, after runtime.MemStats

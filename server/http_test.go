@@ -1,0 +1,103 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/testsvc"
+	"github.com/brisk-rpc/brisk/server"
+)
+
+// One tcp port serves native frames, HTTP CONNECT and WebSocket at /_rpcx_, and plain HTTP.
+func TestOnePortServesEveryProtocol(t *testing.T) {
+	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	_, _, addr := testsvc.NewArithServer(t, server.WithHTTPHandler(hello))
+	for _, network := range []string{"tcp", "http", "ws"} {
+		t.Run(network, func(t *testing.T) {
+			c := client.NewClient(client.DefaultOption)
+			if err := c.Connect(network, addr); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var reply testsvc.Reply
+			if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 6, B: 7}, &reply); err != nil || reply.C != 42 {
+				t.Fatalf("call over %s: %v, %d", network, err, reply.C)
+			}
+		})
+	}
+	t.Run("plain HTTP", func(t *testing.T) {
+		resp, err := http.Get("http://" + addr + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != "hello" {
+			t.Fatalf("body %q", body)
+		}
+	})
+}
+
+// The CONNECT answer is rpcx's, byte for byte, and frames follow on the same connection.
+func TestConnectAnswerIsRPCX(t *testing.T) {
+	_, _, addr := testsvc.NewArithServer(t)
+	nc := testsvc.Dial(t, addr)
+	if _, err := io.WriteString(nc, "CONNECT /_rpcx_ HTTP/1.0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	want := "HTTP/1.0 200 Connected to rpcx\n\n"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(nc, got); err != nil || string(got) != want {
+		t.Fatalf("answer %q, %v", got, err)
+	}
+	c := client.NewClient(client.DefaultOption)
+	if err := c.ConnectConn(nc); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var reply testsvc.Reply
+	if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 2, B: 3}, &reply); err != nil || reply.C != 6 {
+		t.Fatalf("call after CONNECT: %v, %d", err, reply.C)
+	}
+}
+
+// Shutdown ends idle HTTP keep-alive connections and WebSocket sessions promptly.
+func TestShutdownWithHTTPConnections(t *testing.T) {
+	s, _, addr := testsvc.NewArithServer(t)
+	ws := client.NewClient(client.DefaultOption)
+	if err := ws.Connect("ws", addr); err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var reply testsvc.Reply
+	if err := ws.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 1, B: 1}, &reply); err != nil {
+		t.Fatal(err)
+	}
+	keepAlive := testsvc.Dial(t, addr)
+	if _, err := io.WriteString(keepAlive, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(keepAlive), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), testsvc.Bound)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > testsvc.Bound/2 {
+		t.Fatalf("Shutdown took %v", d)
+	}
+	if err := ws.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 1, B: 1}, &reply); err == nil {
+		t.Fatal("a call over WebSocket succeeded after Shutdown")
+	}
+}
