@@ -2,21 +2,21 @@ package etcd_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"maps"
-	"slices"
 	"testing"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/etcd"
 	"github.com/brisk-rpc/brisk/server"
 )
+
+// TestSuite runs the behaviours every backend shares against an embedded etcd.
+func TestSuite(t *testing.T) { registrytest.Run(t, backend) }
 
 // TestLayout checks the keys a brisk server writes against REGISTRY.md, reading them
 // straight from etcd: markers <basePath> = "rpcx_path" and <basePath>/<Service> = the
@@ -75,189 +75,6 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestRegisterDiscoverCall: a brisk server advertised through the plugin is found by a
-// Discovery, and an XClient over it calls the server.
-func TestRegisterDiscoverCall(t *testing.T) {
-	srv := startEtcd(t)
-	a := serveArith(t, connect(t, srv), "weight=4&group=g")
-	d := discover(t, connect(t, srv))
-	list := waitList(t, d, a.addr)
-	if list[0].Weight != 4 || !list[0].InGroup("g") {
-		t.Errorf("discovered %+v, want weight 4 in group g", list[0])
-	}
-	if err := d.Err(); err != nil {
-		t.Errorf("Err = %v", err)
-	}
-	mul(t, xclient(t, d, client.Failfast), 6, 7)
-}
-
-// TestMetadataChangesReachTheClient: a new weight, inactive and active again.
-func TestMetadataChangesReachTheClient(t *testing.T) {
-	srv := startEtcd(t)
-	cli := connect(t, srv)
-	a := serveArith(t, cli, "")
-	d := discover(t, cli)
-	if list := waitList(t, d, a.addr); list[0].Weight != 1 {
-		t.Fatalf("weight %d, want the default 1", list[0].Weight)
-	}
-	ctx := context.Background()
-	if err := a.reg.Register(ctx, "Arith", "weight=5"); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.Eventually(t, "weight=5 to reach the client", func() bool {
-		list := d.Servers()
-		return len(list) == 1 && list[0].Weight == 5
-	})
-	if err := a.reg.SetInactive(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	waitList(t, d) // inactive servers are filtered out by default
-	if err := a.reg.SetInactive(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	if list := waitList(t, d, a.addr); list[0].Weight != 5 {
-		t.Errorf("weight %d after reactivation, want 5", list[0].Weight)
-	}
-}
-
-// TestShutdownWithdraws: a clean Shutdown deletes the entry and revokes the lease before
-// it returns.
-func TestShutdownWithdraws(t *testing.T) {
-	srv := startEtcd(t)
-	raw := connect(t, srv)
-	a := serveArith(t, connect(t, srv), "")
-	d := discover(t, connect(t, srv))
-	waitList(t, d, a.addr)
-	key := registry.Key("", "Arith", a.addr)
-	lease := dump(t, raw, key)[key].lease
-	if err := a.s.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got := dump(t, raw, key); len(got) != 0 {
-		t.Fatalf("%s still there after Shutdown: %v", key, got)
-	}
-	resp, err := raw.TimeToLive(context.Background(), lease)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.TTL != -1 {
-		t.Errorf("lease %x still alive after Shutdown (TTL %d)", lease, resp.TTL)
-	}
-	waitList(t, d)
-}
-
-// TestDiscoveryBeforeAnyServer: nothing is registered yet; the list is empty without an
-// error, and the server shows up once it registers.
-func TestDiscoveryBeforeAnyServer(t *testing.T) {
-	srv := startEtcd(t)
-	d := discover(t, connect(t, srv))
-	testsvc.Eventually(t, "the first list", func() bool { return d.Err() == nil })
-	if got := d.Servers(); len(got) != 0 {
-		t.Fatalf("Servers = %v, want none", got)
-	}
-	ch, stop := d.Watch()
-	defer stop()
-	a := serveArith(t, connect(t, srv), "")
-	for {
-		list := testsvc.Recv(t, ch, "the server to appear")
-		if slices.Equal(keys(list), []string{a.addr}) {
-			break
-		}
-	}
-	mul(t, xclient(t, d, client.Failfast), 3, 3)
-}
-
-// TestRegistryStopAndRestart stops etcd during a watch: the client keeps its list, still
-// calls the server it knows and reports the outage; once etcd is back (same data, same
-// ports), a new server registering is seen, and the first server's entry is still there
-// under a live lease.
-func TestRegistryStopAndRestart(t *testing.T) {
-	srv := startEtcd(t)
-	raw := connect(t, srv)
-	a := serveArith(t, connect(t, srv), "")
-	d := discover(t, connect(t, srv))
-	x := xclient(t, d, client.Failfast)
-	waitList(t, d, a.addr)
-	waitEndpoints(t, x, a.addr)
-	mul(t, x, 2, 3)
-
-	srv.Stop()
-	testsvc.Eventually(t, "Err to report the outage", func() bool { return d.Err() != nil })
-	t.Logf("Err during the outage: %v", d.Err())
-	if got := keys(d.Servers()); !slices.Equal(got, []string{a.addr}) {
-		t.Fatalf("list during the outage = %v, want [%s]", got, a.addr)
-	}
-	mul(t, x, 4, 5)
-
-	srv.Start()
-	b := serveArith(t, connect(t, srv), "")
-	waitList(t, d, a.addr, b.addr)
-	testsvc.Eventually(t, "Err to clear", func() bool { return d.Err() == nil })
-	key := registry.Key("", "Arith", a.addr)
-	testsvc.Eventually(t, "a's entry under a live lease", func() bool {
-		e, ok := dump(t, raw, key)[key]
-		if !ok || e.lease == 0 {
-			return false
-		}
-		resp, err := raw.TimeToLive(context.Background(), e.lease)
-		return err == nil && resp.TTL > 0
-	})
-	mul(t, x, 6, 7)
-}
-
-// TestCrashedServerDisappears: server A dies without deregistering. Its registrar's etcd
-// client is closed (no revoke, no delete: its lease is simply no longer renewed) and A stops
-// serving; etcd expires the lease after the TTL and deletes its entry; the client drops A
-// and every call (Failfast: no second try) goes to B.
-func TestCrashedServerDisappears(t *testing.T) {
-	srv := startEtcd(t)
-	d := discover(t, connect(t, srv))
-	b := serveArith(t, connect(t, srv), "")
-
-	aCli := newClient(t, srv)
-	ln := testsvc.Listen(t)
-	aAddr := "tcp@" + ln.Addr().String()
-	aReg, err := etcd.NewRegistrar(aCli, aAddr, fast()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The registrar is closed only at the end (it fails then: its client is closed).
-	t.Cleanup(func() { _ = aReg.Close(context.Background()) })
-	aSrv := server.NewServer() // advertised by hand, so closing it withdraws nothing
-	if err := aSrv.RegisterName("Arith", testsvc.NewArith(), ""); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- aSrv.ServeListener(ln) }()
-	if err := aReg.Register(context.Background(), "Arith", ""); err != nil {
-		t.Fatal(err)
-	}
-	x := xclient(t, d, client.Failfast)
-	waitList(t, d, aAddr, b.addr)
-	waitEndpoints(t, x, aAddr, b.addr)
-	for i := range 4 {
-		mul(t, x, i, 2)
-	}
-
-	crashed := time.Now()
-	if err := aCli.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("client closed in %v", time.Since(crashed))
-	if err := aSrv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testsvc.Recv(t, served, "A's ServeListener to return"); !errors.Is(err, server.ErrServerClosed) {
-		t.Fatalf("ServeListener = %v", err)
-	}
-	waitList(t, d, b.addr)
-	t.Logf("A dropped %v after the crash", time.Since(crashed))
-	waitEndpoints(t, x, b.addr)
-	for i := range 10 {
-		mul(t, x, i, 3)
-	}
-}
-
 // TestRegisterWhileRegistryDown: a server starting while etcd is down is served but not
 // advertised (RegisterName says so); the registrar keeps trying and the entry appears once
 // etcd is up.
@@ -277,11 +94,11 @@ func TestRegisterWhileRegistryDown(t *testing.T) {
 	}
 	testsvc.ServeOn(t, s, ln)
 	srv.Start()
-	d := discover(t, connect(t, srv))
-	if list := waitList(t, d, addr); list[0].Weight != 6 {
+	d := discover(t, connect(t, srv), "Arith")
+	if list := registrytest.WaitList(t, d, addr); list[0].Weight != 6 {
 		t.Errorf("weight %d, want 6", list[0].Weight)
 	}
-	mul(t, xclient(t, d, client.Failfast), 7, 8)
+	registrytest.Mul(t, registrytest.XClient(t, "Arith", d, client.Failfast), 7, 8)
 }
 
 // TestLostLeaseReplaced: the lease disappears under a running server (revoked here; in
@@ -291,9 +108,9 @@ func TestLostLeaseReplaced(t *testing.T) {
 	srv := startEtcd(t)
 	raw := connect(t, srv)
 	a := serveArith(t, connect(t, srv), "weight=3")
-	d := discover(t, connect(t, srv))
-	waitList(t, d, a.addr)
-	key := registry.Key("", "Arith", a.addr)
+	d := discover(t, connect(t, srv), "Arith")
+	registrytest.WaitList(t, d, a.Addr)
+	key := registry.Key("", "Arith", a.Addr)
 	old := dump(t, raw, key)[key].lease
 	if _, err := raw.Revoke(context.Background(), old); err != nil {
 		t.Fatal(err)
@@ -302,7 +119,7 @@ func TestLostLeaseReplaced(t *testing.T) {
 		e, ok := dump(t, raw, key)[key]
 		return ok && e.lease != 0 && e.lease != old && e.value == "weight=3"
 	})
-	if list := waitList(t, d, a.addr); list[0].Weight != 3 {
+	if list := registrytest.WaitList(t, d, a.Addr); list[0].Weight != 3 {
 		t.Errorf("weight %d, want 3", list[0].Weight)
 	}
 }
@@ -313,7 +130,7 @@ func TestTamperedEntryRestored(t *testing.T) {
 	srv := startEtcd(t)
 	raw := connect(t, srv)
 	a := serveArith(t, connect(t, srv), "weight=2")
-	key := registry.Key("", "Arith", a.addr)
+	key := registry.Key("", "Arith", a.Addr)
 	orig := dump(t, raw, key)[key]
 	ctx := context.Background()
 	tamper := []struct {
@@ -384,63 +201,9 @@ func TestListOnlyEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := discover(t, connect(t, srv))
-	if list := waitList(t, d, "tcp@127.0.0.1:1"); list[0].Weight != 7 {
+	d := discover(t, connect(t, srv), "Arith")
+	if list := registrytest.WaitList(t, d, "tcp@127.0.0.1:1"); list[0].Weight != 7 {
 		t.Errorf("weight %d, want 7", list[0].Weight)
-	}
-}
-
-// TestBurst: many registrations, metadata changes and withdrawals in a row; the watcher's
-// last list is the final state.
-func TestBurst(t *testing.T) {
-	srv := startEtcd(t)
-	cli := connect(t, srv)
-	d := discover(t, connect(t, srv))
-	ch, stop := d.Watch()
-	defer stop()
-	ctx := context.Background()
-	var want []string
-	weights := map[string]int{}
-	for i := range 20 {
-		addr := fmt.Sprintf("tcp@127.0.0.1:%d", 20000+i)
-		reg, err := etcd.NewRegistrar(cli, addr, fast()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := reg.Register(ctx, "Arith", ""); err != nil {
-			t.Fatal(err)
-		}
-		if i%2 == 1 {
-			if err := reg.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		t.Cleanup(func() { _ = reg.Close(ctx) })
-		if i%4 == 0 {
-			if err := reg.Register(ctx, "Arith", fmt.Sprintf("weight=%d", i+2)); err != nil {
-				t.Fatal(err)
-			}
-			weights[addr] = i + 2
-		}
-		want = append(want, addr)
-	}
-	slices.Sort(want)
-	for {
-		list := testsvc.Recv(t, ch, fmt.Sprintf("a list of %v", want))
-		if !slices.Equal(keys(list), want) {
-			continue
-		}
-		for _, s := range list {
-			w, ok := weights[s.Key]
-			if !ok {
-				w = 1
-			}
-			if s.Weight != w {
-				t.Errorf("%s: weight %d, want %d", s.Key, s.Weight, w)
-			}
-		}
-		return
 	}
 }
 

@@ -2,8 +2,6 @@ package etcd_test
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -12,13 +10,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
-	"github.com/brisk-rpc/brisk/client"
-	"github.com/brisk-rpc/brisk/discovery"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/etcd"
 	"github.com/brisk-rpc/brisk/registry/etcd/embedded"
-	"github.com/brisk-rpc/brisk/server"
 )
 
 // ttl is the lease TTL of the test registrars: short, so a crashed server's entries vanish
@@ -100,35 +96,29 @@ func connect(t testing.TB, srv *etcdServer) *clientv3.Client {
 	return cli
 }
 
-// arithServer is a brisk server of testsvc's Arith advertised through an etcd Registrar.
-type arithServer struct {
-	s    *server.Server
-	reg  *registry.Registrar
-	addr string // network@host:port
+// registrarOn returns a function making Registrars on cli, with the fast settings.
+func registrarOn(cli *clientv3.Client) func(t testing.TB, address string) *registry.Registrar {
+	return func(t testing.TB, address string) *registry.Registrar {
+		t.Helper()
+		reg, err := etcd.NewRegistrar(cli, address, fast()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
 }
 
 // serveArith starts a brisk server on loopback that registers Arith with metadata through
 // a Registrar on cli (server.WithRegistrar), closed at cleanup.
-func serveArith(t testing.TB, cli *clientv3.Client, metadata string, opts ...registry.Option) *arithServer {
+func serveArith(t testing.TB, cli *clientv3.Client, metadata string) *registrytest.Server {
 	t.Helper()
-	ln := testsvc.Listen(t)
-	addr := "tcp@" + ln.Addr().String()
-	reg, err := etcd.NewRegistrar(cli, addr, fast(opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.NewServer(server.WithRegistrar(reg))
-	if err := s.RegisterName("Arith", testsvc.NewArith(), metadata); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.ServeOn(t, s, ln)
-	return &arithServer{s: s, reg: reg, addr: addr}
+	return registrytest.Serve(t, registrarOn(cli), "Arith", metadata)
 }
 
-// discover starts a Discovery of Arith on cli, closed at cleanup.
-func discover(t testing.TB, cli *clientv3.Client, opts ...registry.Option) *registry.Discovery {
+// discover starts a Discovery of service on cli, closed at cleanup.
+func discover(t testing.TB, cli *clientv3.Client, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
-	d, err := etcd.NewDiscovery(cli, "Arith", fast(opts...)...)
+	d, err := etcd.NewDiscovery(cli, service, fast(opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,70 +130,67 @@ func discover(t testing.TB, cli *clientv3.Client, opts ...registry.Option) *regi
 	return d
 }
 
-// xclient returns an XClient of Arith over d, closed at cleanup.
-func xclient(t testing.TB, d discovery.Discovery, mode client.FailMode) *client.XClient {
-	t.Helper()
-	x := client.NewXClient("Arith", mode, client.RoundRobin, d, client.DefaultOption)
-	t.Cleanup(func() { _ = x.Close() })
-	return x
-}
-
-// mul calls Arith.Mul through x and checks the product.
-func mul(t testing.TB, x *client.XClient, a, b int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testsvc.Bound)
-	defer cancel()
-	var reply testsvc.Reply
-	if err := x.Call(ctx, "Mul", &testsvc.Args{A: a, B: b}, &reply); err != nil {
-		t.Fatalf("Mul(%d, %d): %v", a, b, err)
+// backend is etcd for registrytest.Run: an embedded etcd per test, a client per Registrar
+// and Discovery, raw reads of keys and leases.
+var backend = registrytest.Backend{Start: func(t *testing.T) *registrytest.Registry {
+	srv := startEtcd(t)
+	raw := connect(t, srv)
+	entry := func(t testing.TB, service, address string) (kv, bool) {
+		t.Helper()
+		key := registry.Key("", service, address)
+		e, ok := dump(t, raw, key)[key]
+		return e, ok
 	}
-	if reply.C != a*b {
-		t.Fatalf("Mul(%d, %d) = %d", a, b, reply.C)
+	liveLease := func(lease clientv3.LeaseID) bool {
+		resp, err := raw.TimeToLive(context.Background(), lease)
+		return err == nil && resp.TTL > 0
 	}
-}
-
-// keys returns the sorted keys of list.
-func keys(list []discovery.Server) []string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = s.Key
+	return &registrytest.Registry{
+		NewRegistrar: func(t testing.TB, address string) *registry.Registrar {
+			return registrarOn(connect(t, srv))(t, address)
+		},
+		NewDiscovery: func(t testing.TB, service string, opts ...registry.Option) *registry.Discovery {
+			return discover(t, connect(t, srv), service, opts...)
+		},
+		Entry: func(t testing.TB, service, address string) (string, bool) {
+			e, ok := entry(t, service, address)
+			return e.value, ok
+		},
+		Holder: func(t testing.TB, service, address string) func(testing.TB) {
+			e, _ := entry(t, service, address)
+			if !liveLease(e.lease) {
+				t.Fatalf("the entry %+v is not under a live lease", e)
+			}
+			return func(t testing.TB) {
+				resp, err := raw.TimeToLive(context.Background(), e.lease)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.TTL != -1 {
+					t.Errorf("lease %x still alive after Shutdown (TTL %d)", e.lease, resp.TTL)
+				}
+			}
+		},
+		Stop:  srv.Stop,
+		Start: srv.Start,
+		Restored: func(t testing.TB, service, address string) {
+			testsvc.Eventually(t, "the entry under a live lease", func() bool {
+				e, ok := entry(t, service, address)
+				return ok && e.lease != 0 && liveLease(e.lease)
+			})
+		},
+		// A crashed server's etcd client is closed: no revoke, no delete, its lease is no
+		// longer renewed and expires after the TTL.
+		NewCrashable: func(t testing.TB, address string) (*registry.Registrar, func()) {
+			cli := newClient(t, srv)
+			return registrarOn(cli)(t, address), func() {
+				if err := cli.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
 	}
-	slices.Sort(out)
-	return out
-}
-
-// waitList waits until d lists exactly want (any order) and returns that list.
-func waitList(t testing.TB, d *registry.Discovery, want ...string) []discovery.Server {
-	t.Helper()
-	slices.Sort(want)
-	var list []discovery.Server
-	deadline := time.Now().Add(testsvc.Bound)
-	for {
-		list = d.Servers()
-		if slices.Equal(keys(list), want) {
-			return list
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("discovery lists %v, want %v (Err: %v)", keys(list), want, d.Err())
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// waitEndpoints waits until x uses exactly the servers want (any order): an XClient
-// follows its Discovery's list asynchronously.
-func waitEndpoints(t testing.TB, x *client.XClient, want ...string) {
-	t.Helper()
-	slices.Sort(want)
-	testsvc.Eventually(t, fmt.Sprintf("the XClient to use %v", want), func() bool {
-		var got []string
-		for _, e := range x.Endpoints() {
-			got = append(got, e.Key)
-		}
-		slices.Sort(got)
-		return slices.Equal(got, want)
-	})
-}
+}}
 
 // kv is one key as read from etcd.
 type kv struct {
