@@ -1,24 +1,20 @@
 package zookeeper_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
 
-	"github.com/brisk-rpc/brisk/client"
-	"github.com/brisk-rpc/brisk/discovery"
 	"github.com/brisk-rpc/brisk/internal/realsvc"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/zookeeper"
-	"github.com/brisk-rpc/brisk/server"
 )
 
 // quiet is a zk.Logger that discards go-zookeeper's messages (it logs to the standard
@@ -60,36 +56,29 @@ func connectVia(t testing.TB, addr string, dial zk.Dialer) *zk.Conn {
 	return conn
 }
 
-// arithServer is a brisk server of testsvc's Arith advertised through a ZooKeeper
-// Registrar on conn.
-type arithServer struct {
-	s    *server.Server
-	reg  *registry.Registrar
-	addr string // network@host:port
+// registrarOn returns a function making Registrars on conn, with the fast settings.
+func registrarOn(conn *zk.Conn) func(t testing.TB, address string) *registry.Registrar {
+	return func(t testing.TB, address string) *registry.Registrar {
+		t.Helper()
+		reg, err := zookeeper.NewRegistrar(conn, address, fast()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
 }
 
 // serveArith starts a brisk server on loopback that registers Arith with metadata through
 // a Registrar on conn (server.WithRegistrar), closed at cleanup.
-func serveArith(t testing.TB, conn *zk.Conn, metadata string, opts ...registry.Option) *arithServer {
+func serveArith(t testing.TB, conn *zk.Conn, metadata string) *registrytest.Server {
 	t.Helper()
-	ln := testsvc.Listen(t)
-	addr := "tcp@" + ln.Addr().String()
-	reg, err := zookeeper.NewRegistrar(conn, addr, fast(opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.NewServer(server.WithRegistrar(reg))
-	if err := s.RegisterName("Arith", testsvc.NewArith(), metadata); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.ServeOn(t, s, ln)
-	return &arithServer{s: s, reg: reg, addr: addr}
+	return registrytest.Serve(t, registrarOn(conn), "Arith", metadata)
 }
 
-// discover starts a Discovery of Arith on conn, closed at cleanup.
-func discover(t testing.TB, conn *zk.Conn, opts ...registry.Option) *registry.Discovery {
+// discover starts a Discovery of service on conn, closed at cleanup.
+func discover(t testing.TB, conn *zk.Conn, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
-	d, err := zookeeper.NewDiscovery(conn, "Arith", fast(opts...)...)
+	d, err := zookeeper.NewDiscovery(conn, service, fast(opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,55 +90,47 @@ func discover(t testing.TB, conn *zk.Conn, opts ...registry.Option) *registry.Di
 	return d
 }
 
-// xclient returns an XClient of Arith over d, closed at cleanup.
-func xclient(t testing.TB, d discovery.Discovery, mode client.FailMode) *client.XClient {
-	t.Helper()
-	x := client.NewXClient("Arith", mode, client.RoundRobin, d, client.DefaultOption)
-	t.Cleanup(func() { _ = x.Close() })
-	return x
-}
-
-// mul calls Arith.Mul through x and checks the product.
-func mul(t testing.TB, x *client.XClient, a, b int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testsvc.Bound)
-	defer cancel()
-	var reply testsvc.Reply
-	if err := x.Call(ctx, "Mul", &testsvc.Args{A: a, B: b}, &reply); err != nil {
-		t.Fatalf("Mul(%d, %d): %v", a, b, err)
+// backend is ZooKeeper for registrytest.Run: a ZooKeeper server per test, a connection
+// (so a session) per Registrar and Discovery, raw reads of nodes.
+var backend = registrytest.Backend{Start: func(t *testing.T) *registrytest.Registry {
+	zkp := startZK(t)
+	raw := connect(t, zkp.Addr())
+	conns := map[string]*zk.Conn{} // each Registrar's connection, by address
+	newRegistrar := func(t testing.TB, conn *zk.Conn, address string) *registry.Registrar {
+		conns[address] = conn
+		return registrarOn(conn)(t, address)
 	}
-	if reply.C != a*b {
-		t.Fatalf("Mul(%d, %d) = %d", a, b, reply.C)
+	return &registrytest.Registry{
+		NewRegistrar: func(t testing.TB, address string) *registry.Registrar {
+			return newRegistrar(t, connect(t, zkp.Addr()), address)
+		},
+		NewDiscovery: func(t testing.TB, service string, opts ...registry.Option) *registry.Discovery {
+			return discover(t, connect(t, zkp.Addr()), service, opts...)
+		},
+		Entry: func(t testing.TB, service, address string) (string, bool) {
+			data, _, ok := node(t, raw, registry.Key("", service, address))
+			return data, ok
+		},
+		Stop:  zkp.Stop,
+		Start: zkp.Start,
+		// The entry belongs to its connection's current session (written again by the
+		// refresh if the session was lost).
+		Restored: func(t testing.TB, service, address string) {
+			conn := conns[address]
+			testsvc.Eventually(t, "the entry owned by its connection's current session", func() bool {
+				_, stat, err := conn.Get(registry.Key("", service, address))
+				return err == nil && stat.EphemeralOwner == conn.SessionID()
+			})
+		},
+		// A crashed server's connection is cut off the network (no close request, as in
+		// a crash): ZooKeeper expires its session after the session timeout.
+		NewCrashable: func(t testing.TB, address string) (*registry.Registrar, func()) {
+			var part partition
+			reg := newRegistrar(t, connectVia(t, zkp.Addr(), part.dial), address)
+			return reg, func() { part.set(true) }
+		},
 	}
-}
-
-// keys returns the sorted keys of list.
-func keys(list []discovery.Server) []string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = s.Key
-	}
-	slices.Sort(out)
-	return out
-}
-
-// waitList waits until d lists exactly want (any order) and returns that list.
-func waitList(t testing.TB, d *registry.Discovery, want ...string) []discovery.Server {
-	t.Helper()
-	slices.Sort(want)
-	var list []discovery.Server
-	deadline := time.Now().Add(testsvc.Bound)
-	for {
-		list = d.Servers()
-		if slices.Equal(keys(list), want) {
-			return list
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("discovery lists %v, want %v (Err: %v)", keys(list), want, d.Err())
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+}}
 
 // node reads a node straight from ZooKeeper.
 func node(t testing.TB, conn *zk.Conn, p string) (string, *zk.Stat, bool) {

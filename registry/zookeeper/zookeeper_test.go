@@ -2,19 +2,20 @@ package zookeeper_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/go-zookeeper/zk"
 
-	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/zookeeper"
 	"github.com/brisk-rpc/brisk/server"
 )
+
+// TestSuite runs the behaviours every backend shares against a ZooKeeper server.
+func TestSuite(t *testing.T) { registrytest.Run(t, backend) }
 
 // TestLayout checks the nodes a brisk server writes against REGISTRY.md, reading them
 // straight from ZooKeeper: persistent markers <basePath> ("rpcx_path") and
@@ -131,244 +132,26 @@ func TestStaleEntryReplaced(t *testing.T) {
 	}
 }
 
-// TestRegisterDiscoverCall: a brisk server advertised through the plugin is found by a
-// Discovery, and an XClient over it calls the server.
-func TestRegisterDiscoverCall(t *testing.T) {
-	zkp := startZK(t)
-	a := serveArith(t, connect(t, zkp.Addr()), "weight=4&group=g")
-	d := discover(t, connect(t, zkp.Addr()))
-	list := waitList(t, d, a.addr)
-	if list[0].Weight != 4 || !list[0].InGroup("g") {
-		t.Errorf("discovered %+v, want weight 4 in group g", list[0])
-	}
-	if err := d.Err(); err != nil {
-		t.Errorf("Err = %v", err)
-	}
-	mul(t, xclient(t, d, client.Failfast), 6, 7)
-}
-
-// TestMetadataChangesReachTheClient: a new weight, inactive and active again.
-func TestMetadataChangesReachTheClient(t *testing.T) {
-	zkp := startZK(t)
-	a := serveArith(t, connect(t, zkp.Addr()), "")
-	d := discover(t, connect(t, zkp.Addr()))
-	if list := waitList(t, d, a.addr); list[0].Weight != 1 {
-		t.Fatalf("weight %d, want the default 1", list[0].Weight)
-	}
-	ctx := context.Background()
-	if err := a.reg.Register(ctx, "Arith", "weight=5"); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.Eventually(t, "weight=5 to reach the client", func() bool {
-		list := d.Servers()
-		return len(list) == 1 && list[0].Weight == 5
-	})
-	if err := a.reg.SetInactive(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	waitList(t, d) // inactive servers are filtered out by default
-	if err := a.reg.SetInactive(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	if list := waitList(t, d, a.addr); list[0].Weight != 5 {
-		t.Errorf("weight %d after reactivation, want 5", list[0].Weight)
-	}
-}
-
-// TestShutdownWithdraws: a clean Shutdown deletes the entry before it returns.
-func TestShutdownWithdraws(t *testing.T) {
-	zkp := startZK(t)
-	raw := connect(t, zkp.Addr())
-	a := serveArith(t, connect(t, zkp.Addr()), "")
-	d := discover(t, connect(t, zkp.Addr()))
-	waitList(t, d, a.addr)
-	if err := a.s.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p := registry.Key("", "Arith", a.addr)
-	if _, _, ok := node(t, raw, p); ok {
-		t.Fatalf("%s still there after Shutdown", p)
-	}
-	waitList(t, d)
-}
-
-// TestDiscoveryBeforeAnyServer: the service node does not even exist yet; the list is
-// empty without an error, and the server shows up once it registers.
-func TestDiscoveryBeforeAnyServer(t *testing.T) {
-	zkp := startZK(t)
-	d := discover(t, connect(t, zkp.Addr()))
-	testsvc.Eventually(t, "the first list", func() bool { return d.Err() == nil })
-	if got := d.Servers(); len(got) != 0 {
-		t.Fatalf("Servers = %v, want none", got)
-	}
-	ch, stop := d.Watch()
-	defer stop()
-	a := serveArith(t, connect(t, zkp.Addr()), "")
-	for {
-		list := testsvc.Recv(t, ch, "the server to appear")
-		if slices.Equal(keys(list), []string{a.addr}) {
-			break
-		}
-	}
-	mul(t, xclient(t, d, client.Failfast), 3, 3)
-}
-
-// TestRegistryStopAndRestart kills the ZooKeeper server during a watch: the client keeps
-// its list and still calls the server it knows, and reports the outage; once ZooKeeper is
-// back, a new server registering is seen, and the first server's entry belongs to its
-// connection's current session (re-created by the refresh if the session was lost).
-func TestRegistryStopAndRestart(t *testing.T) {
-	zkp := startZK(t)
-	aConn := connect(t, zkp.Addr())
-	a := serveArith(t, aConn, "")
-	d := discover(t, connect(t, zkp.Addr()))
-	x := xclient(t, d, client.Failfast)
-	waitList(t, d, a.addr)
-	mul(t, x, 2, 3)
-
-	zkp.Stop()
-	testsvc.Eventually(t, "Err to report the outage", func() bool { return d.Err() != nil })
-	if got := keys(d.Servers()); !slices.Equal(got, []string{a.addr}) {
-		t.Fatalf("list during the outage = %v, want [%s]", got, a.addr)
-	}
-	mul(t, x, 4, 5)
-
-	zkp.Start()
-	b := serveArith(t, connect(t, zkp.Addr()), "")
-	waitList(t, d, a.addr, b.addr)
-	testsvc.Eventually(t, "Err to clear", func() bool { return d.Err() == nil })
-	testsvc.Eventually(t, "a's entry owned by its current session", func() bool {
-		_, stat, err := aConn.Get(registry.Key("", "Arith", a.addr))
-		return err == nil && stat.EphemeralOwner == aConn.SessionID()
-	})
-	mul(t, x, 6, 7)
-}
-
-// TestCrashedServerDisappears: server A dies without deregistering. Its registrar's
-// connection is cut off the network (no close request, as in a crash) and A stops
-// serving; ZooKeeper expires its session after the session timeout and deletes its
-// entry; the client drops A and every call (Failfast: no second try) goes to B.
-func TestCrashedServerDisappears(t *testing.T) {
-	zkp := startZK(t)
-	d := discover(t, connect(t, zkp.Addr()))
-	b := serveArith(t, connect(t, zkp.Addr()), "")
-
-	var part partition
-	aConn := connectVia(t, zkp.Addr(), part.dial)
-	ln := testsvc.Listen(t)
-	aAddr := "tcp@" + ln.Addr().String()
-	aReg, err := zookeeper.NewRegistrar(aConn, aAddr, fast()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The registrar is closed only at the end (it fails then: A is off the network).
-	t.Cleanup(func() { _ = aReg.Close(context.Background()) })
-	aSrv := server.NewServer() // advertised by hand, so closing it withdraws nothing
-	if err := aSrv.RegisterName("Arith", testsvc.NewArith(), ""); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- aSrv.ServeListener(ln) }()
-	if err := aReg.Register(context.Background(), "Arith", ""); err != nil {
-		t.Fatal(err)
-	}
-	x := xclient(t, d, client.Failfast)
-	waitList(t, d, aAddr, b.addr)
-	for i := range 4 {
-		mul(t, x, i, 2)
-	}
-
-	part.set(true)
-	if err := aSrv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testsvc.Recv(t, served, "A's ServeListener to return"); !errors.Is(err, server.ErrServerClosed) {
-		t.Fatalf("ServeListener = %v", err)
-	}
-	waitList(t, d, b.addr)
-	testsvc.Eventually(t, "the XClient to drop A", func() bool {
-		e := x.Endpoints()
-		return len(e) == 1 && e[0].Key == b.addr
-	})
-	for i := range 10 {
-		mul(t, x, i, 3)
-	}
-}
-
 // TestExpiredSessionEntriesWrittenAgain: a server cut off long enough for its session to
 // expire loses its entry; once back, the client library opens a new session and the
 // registrar's refresh writes the entry again, with its metadata.
 func TestExpiredSessionEntriesWrittenAgain(t *testing.T) {
 	zkp := startZK(t)
-	d := discover(t, connect(t, zkp.Addr()))
+	d := discover(t, connect(t, zkp.Addr()), "Arith")
 	var part partition
 	aConn := connectVia(t, zkp.Addr(), part.dial)
 	a := serveArith(t, aConn, "weight=3")
-	waitList(t, d, a.addr)
+	registrytest.WaitList(t, d, a.Addr)
 	old := aConn.SessionID()
 
 	part.set(true)
-	waitList(t, d) // the session expired: ZooKeeper deleted the entry
+	registrytest.WaitList(t, d) // the session expired: ZooKeeper deleted the entry
 	part.set(false)
-	if list := waitList(t, d, a.addr); list[0].Weight != 3 {
+	if list := registrytest.WaitList(t, d, a.Addr); list[0].Weight != 3 {
 		t.Errorf("weight %d, want 3", list[0].Weight)
 	}
 	if sid := aConn.SessionID(); sid == old {
 		t.Errorf("session %x did not change", sid)
-	}
-}
-
-// TestBurst: many registrations, metadata changes and withdrawals in a row; the watcher's
-// last list is the final state.
-func TestBurst(t *testing.T) {
-	zkp := startZK(t)
-	conn := connect(t, zkp.Addr())
-	d := discover(t, connect(t, zkp.Addr()))
-	ch, stop := d.Watch()
-	defer stop()
-	ctx := context.Background()
-	var want []string
-	weights := map[string]int{}
-	for i := range 20 {
-		addr := fmt.Sprintf("tcp@127.0.0.1:%d", 20000+i)
-		reg, err := zookeeper.NewRegistrar(conn, addr, fast()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := reg.Register(ctx, "Arith", ""); err != nil {
-			t.Fatal(err)
-		}
-		if i%2 == 1 {
-			if err := reg.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		t.Cleanup(func() { _ = reg.Close(ctx) })
-		if i%4 == 0 {
-			if err := reg.Register(ctx, "Arith", fmt.Sprintf("weight=%d", i+2)); err != nil {
-				t.Fatal(err)
-			}
-			weights[addr] = i + 2
-		}
-		want = append(want, addr)
-	}
-	slices.Sort(want)
-	for {
-		list := testsvc.Recv(t, ch, fmt.Sprintf("a list of %v", want))
-		if !slices.Equal(keys(list), want) {
-			continue
-		}
-		for _, s := range list {
-			w, ok := weights[s.Key]
-			if !ok {
-				w = 1
-			}
-			if s.Weight != w {
-				t.Errorf("%s: weight %d, want %d", s.Key, s.Weight, w)
-			}
-		}
-		return
 	}
 }
 
