@@ -2,21 +2,25 @@ package consul_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/consul"
 	"github.com/brisk-rpc/brisk/server"
 )
+
+// TestSuite runs the behaviours every backend shares against Consul (the stand-in agent
+// unless CONSUL_HTTP_ADDR is set).
+func TestSuite(t *testing.T) {
+	t.Parallel()
+	registrytest.Run(t, backend)
+}
 
 // TestLayout checks the keys a brisk server writes against REGISTRY.md, reading them
 // straight from Consul: no leading slash, plain marker keys <basePath> ("rpcx_path") and
@@ -108,186 +112,6 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestRegisterDiscoverCall: a brisk server advertised through the plugin is found by a
-// Discovery, and an XClient over it calls the server.
-func TestRegisterDiscoverCall(t *testing.T) {
-	tg := newTarget(t)
-	a := serveArith(t, tg, tg.client(t), "weight=4&group=g")
-	d := discover(t, tg, tg.client(t))
-	list := waitList(t, d, a.addr)
-	if list[0].Weight != 4 || !list[0].InGroup("g") {
-		t.Errorf("discovered %+v, want weight 4 in group g", list[0])
-	}
-	if err := d.Err(); err != nil {
-		t.Errorf("Err = %v", err)
-	}
-	mul(t, xclient(t, d, client.Failfast), 6, 7)
-}
-
-// TestMetadataChangesReachTheClient: a new weight, inactive and active again.
-func TestMetadataChangesReachTheClient(t *testing.T) {
-	tg := newTarget(t)
-	a := serveArith(t, tg, tg.client(t), "")
-	d := discover(t, tg, tg.client(t))
-	if list := waitList(t, d, a.addr); list[0].Weight != 1 {
-		t.Fatalf("weight %d, want the default 1", list[0].Weight)
-	}
-	ctx := context.Background()
-	if err := a.reg.Register(ctx, "Arith", "weight=5"); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.Eventually(t, "weight=5 to reach the client", func() bool {
-		list := d.Servers()
-		return len(list) == 1 && list[0].Weight == 5
-	})
-	if err := a.reg.SetInactive(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	waitList(t, d) // inactive servers are filtered out by default
-	if kv := tg.get(t, tg.key("Arith", a.addr)); kv == nil || string(kv.Value) != "weight=5&state=inactive" {
-		t.Errorf("entry while inactive: %+v", kv)
-	}
-	if err := a.reg.SetInactive(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	if list := waitList(t, d, a.addr); list[0].Weight != 5 {
-		t.Errorf("weight %d after reactivation, want 5", list[0].Weight)
-	}
-}
-
-// TestShutdownWithdraws: a clean Shutdown deletes the entry and destroys the session
-// before it returns.
-func TestShutdownWithdraws(t *testing.T) {
-	tg := newTarget(t)
-	a := serveArith(t, tg, tg.client(t), "")
-	d := discover(t, tg, tg.client(t))
-	waitList(t, d, a.addr)
-	key := tg.key("Arith", a.addr)
-	session := tg.get(t, key).Session
-	if err := a.s.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if kv := tg.get(t, key); kv != nil {
-		t.Fatalf("%s still there after Shutdown: %+v", key, kv)
-	}
-	if se, _, err := tg.raw.Session().Info(session, nil); err != nil || se != nil {
-		t.Errorf("session %s after Shutdown: %+v, %v; want it destroyed", session, se, err)
-	}
-	waitList(t, d)
-}
-
-// TestDiscoveryBeforeAnyServer: nothing under the prefix yet; the list is empty without
-// an error, and the server shows up once it registers.
-func TestDiscoveryBeforeAnyServer(t *testing.T) {
-	tg := newTarget(t)
-	d := discover(t, tg, tg.client(t))
-	testsvc.Eventually(t, "the first list", func() bool { return d.Err() == nil })
-	if got := d.Servers(); len(got) != 0 {
-		t.Fatalf("Servers = %v, want none", got)
-	}
-	ch, stop := d.Watch()
-	defer stop()
-	a := serveArith(t, tg, tg.client(t), "")
-	for {
-		list := testsvc.Recv(t, ch, "the server to appear")
-		if slices.Equal(keys(list), []string{a.addr}) {
-			break
-		}
-	}
-	mul(t, xclient(t, d, client.Failfast), 3, 3)
-}
-
-// TestRegistryStopAndRestart takes Consul away during a watch (the fake's listener, or the
-// proxy in front of a real agent, closes every connection): the client keeps its list,
-// still calls the server it knows and reports the outage; once Consul is back, a new
-// server registering is seen, and the first server's entry is still held by a live session.
-func TestRegistryStopAndRestart(t *testing.T) {
-	tg := newTarget(t)
-	a := serveArith(t, tg, tg.client(t), "")
-	d := discover(t, tg, tg.client(t))
-	x := xclient(t, d, client.Failfast)
-	waitList(t, d, a.addr)
-	mul(t, x, 2, 3)
-
-	tg.Stop()
-	testsvc.Eventually(t, "Err to report the outage", func() bool { return d.Err() != nil })
-	if got := keys(d.Servers()); !slices.Equal(got, []string{a.addr}) {
-		t.Fatalf("list during the outage = %v, want [%s]", got, a.addr)
-	}
-	mul(t, x, 4, 5)
-
-	tg.Start()
-	b := serveArith(t, tg, tg.client(t), "")
-	waitList(t, d, a.addr, b.addr)
-	testsvc.Eventually(t, "Err to clear", func() bool { return d.Err() == nil })
-	kv := tg.get(t, tg.key("Arith", a.addr))
-	if kv == nil || kv.Session == "" {
-		t.Fatalf("a's entry after the outage: %+v", kv)
-	}
-	if se, _, err := tg.raw.Session().Info(kv.Session, nil); err != nil || se == nil {
-		t.Errorf("a's session %s: %+v, %v", kv.Session, se, err)
-	}
-	mul(t, x, 6, 7)
-}
-
-// TestCrashedServerDisappears: server A dies without deregistering: its Consul client's
-// network is cut (no Delete, no session Destroy, no renewal, as in a crash) and it stops
-// serving. Consul invalidates its session once the TTL has passed unrenewed (between 10
-// and 20s with the minimum TTL) and deletes its entry; the client drops A and every call
-// (Failfast: no second try) goes to B.
-func TestCrashedServerDisappears(t *testing.T) {
-	tg := newTarget(t)
-	d := discover(t, tg, tg.client(t))
-	b := serveArith(t, tg, tg.client(t), "")
-
-	cr := &crashable{}
-	aCli := newClient(t, tg.addr(), func(rt http.RoundTripper) http.RoundTripper {
-		cr.rt = rt.(*http.Transport)
-		return cr
-	})
-	ln := testsvc.Listen(t)
-	aAddr := "tcp@" + ln.Addr().String()
-	aReg, err := consul.NewRegistrar(aCli, aAddr, tg.opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The registrar is closed only at the end (it fails then: A's network is gone).
-	t.Cleanup(func() { _ = aReg.Close(context.Background()) })
-	aSrv := server.NewServer() // advertised by hand, so closing it withdraws nothing
-	if err := aSrv.RegisterName("Arith", testsvc.NewArith(), ""); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- aSrv.ServeListener(ln) }()
-	if err := aReg.Register(context.Background(), "Arith", ""); err != nil {
-		t.Fatal(err)
-	}
-	x := xclient(t, d, client.Failfast)
-	waitList(t, d, aAddr, b.addr)
-	for i := range 4 {
-		mul(t, x, i, 2)
-	}
-
-	cr.crash()
-	if err := aSrv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testsvc.Recv(t, served, "A's ServeListener to return"); !errors.Is(err, server.ErrServerClosed) {
-		t.Fatalf("ServeListener = %v", err)
-	}
-	waitListWithin(t, sessionExpiry, d, b.addr)
-	if kv := tg.get(t, tg.key("Arith", aAddr)); kv != nil {
-		t.Errorf("A's entry still there: %+v", kv)
-	}
-	testsvc.Eventually(t, "the XClient to drop A", func() bool {
-		e := x.Endpoints()
-		return len(e) == 1 && e[0].Key == b.addr
-	})
-	for i := range 10 {
-		mul(t, x, i, 3)
-	}
-}
-
 // TestSessionLostEntriesWrittenAgain: the server's session is destroyed behind its back
 // (as after a partition longer than the TTL, or by an operator), which deletes its
 // entries; at the next refresh the renewal fails, the registrar creates a new session and
@@ -295,9 +119,9 @@ func TestCrashedServerDisappears(t *testing.T) {
 func TestSessionLostEntriesWrittenAgain(t *testing.T) {
 	tg := newTarget(t)
 	a := serveArith(t, tg, tg.client(t), "weight=3")
-	d := discover(t, tg, tg.client(t))
-	waitList(t, d, a.addr)
-	key := tg.key("Arith", a.addr)
+	d := discover(t, tg, tg.client(t), "Arith")
+	registrytest.WaitList(t, d, a.Addr)
+	key := tg.key("Arith", a.Addr)
 	old := tg.get(t, key).Session
 	if _, err := tg.raw.Session().Destroy(old, nil); err != nil {
 		t.Fatal(err)
@@ -306,7 +130,7 @@ func TestSessionLostEntriesWrittenAgain(t *testing.T) {
 		kv := tg.get(t, key)
 		return kv != nil && kv.Session != "" && kv.Session != old && string(kv.Value) == "weight=3"
 	})
-	if list := waitList(t, d, a.addr); list[0].Weight != 3 {
+	if list := registrytest.WaitList(t, d, a.Addr); list[0].Weight != 3 {
 		t.Errorf("weight %d, want 3", list[0].Weight)
 	}
 }
@@ -316,7 +140,7 @@ func TestSessionLostEntriesWrittenAgain(t *testing.T) {
 func TestLostEntryWrittenAgain(t *testing.T) {
 	tg := newTarget(t)
 	a := serveArith(t, tg, tg.client(t), "weight=2")
-	key := tg.key("Arith", a.addr)
+	key := tg.key("Arith", a.Addr)
 	session := tg.get(t, key).Session
 	if _, err := tg.raw.KV().Delete(key, nil); err != nil {
 		t.Fatal(err)
@@ -357,60 +181,6 @@ func TestStaleEntryReplaced(t *testing.T) {
 	}
 	if kv := tg.get(t, key); kv != nil {
 		t.Errorf("%s still there after Close: %+v", key, kv)
-	}
-}
-
-// TestBurst: many registrations, metadata changes and withdrawals in a row; the watcher's
-// last list is the final state.
-func TestBurst(t *testing.T) {
-	tg := newTarget(t)
-	cli := tg.client(t)
-	d := discover(t, tg, tg.client(t))
-	ch, stop := d.Watch()
-	defer stop()
-	ctx := context.Background()
-	var want []string
-	weights := map[string]int{}
-	for i := range 20 {
-		addr := fmt.Sprintf("tcp@127.0.0.1:%d", 20000+i)
-		reg, err := consul.NewRegistrar(cli, addr, tg.opts()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := reg.Register(ctx, "Arith", ""); err != nil {
-			t.Fatal(err)
-		}
-		if i%2 == 1 {
-			if err := reg.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		t.Cleanup(func() { _ = reg.Close(ctx) })
-		if i%4 == 0 {
-			if err := reg.Register(ctx, "Arith", fmt.Sprintf("weight=%d", i+2)); err != nil {
-				t.Fatal(err)
-			}
-			weights[addr] = i + 2
-		}
-		want = append(want, addr)
-	}
-	slices.Sort(want)
-	for {
-		list := testsvc.Recv(t, ch, fmt.Sprintf("a list of %v", want))
-		if !slices.Equal(keys(list), want) {
-			continue
-		}
-		for _, s := range list {
-			w, ok := weights[s.Key]
-			if !ok {
-				w = 1
-			}
-			if s.Weight != w {
-				t.Errorf("%s: weight %d, want %d", s.Key, s.Weight, w)
-			}
-		}
-		return
 	}
 }
 
@@ -488,13 +258,13 @@ func TestDiscoversForeignEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := discover(t, tg, tg.client(t))
-	list := waitList(t, d, "tcp@10.0.0.5:8972")
+	d := discover(t, tg, tg.client(t), "Arith")
+	list := registrytest.WaitList(t, d, "tcp@10.0.0.5:8972")
 	if list[0].Weight != 7 || !list[0].InGroup("rpcx") {
 		t.Errorf("discovered %+v", list[0])
 	}
 	if _, err := tg.raw.KV().Delete(base+"/Arith/tcp@10.0.0.5:8972", nil); err != nil {
 		t.Fatal(err)
 	}
-	waitList(t, d)
+	registrytest.WaitList(t, d)
 }

@@ -1,14 +1,12 @@
 package consul_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,12 +15,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/brisk-rpc/brisk/client"
-	"github.com/brisk-rpc/brisk/discovery"
-	"github.com/brisk-rpc/brisk/internal/testsvc"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/consul"
-	"github.com/brisk-rpc/brisk/server"
 )
 
 // sessionExpiry bounds how long Consul takes to invalidate a session that is no longer
@@ -160,35 +155,29 @@ func (c *crashable) crash() {
 	c.rt.CloseIdleConnections()
 }
 
-// arithServer is a brisk server of testsvc's Arith advertised through a Consul Registrar.
-type arithServer struct {
-	s    *server.Server
-	reg  *registry.Registrar
-	addr string // network@host:port
+// registrarOn returns a function making Registrars on cli, with tg's settings.
+func (tg *target) registrarOn(cli *api.Client) func(t testing.TB, address string) *registry.Registrar {
+	return func(t testing.TB, address string) *registry.Registrar {
+		t.Helper()
+		reg, err := consul.NewRegistrar(cli, address, tg.opts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
 }
 
 // serveArith starts a brisk server on loopback that registers Arith with metadata through
 // a Registrar on cli (server.WithRegistrar), closed at cleanup.
-func serveArith(t testing.TB, tg *target, cli *api.Client, metadata string) *arithServer {
+func serveArith(t testing.TB, tg *target, cli *api.Client, metadata string) *registrytest.Server {
 	t.Helper()
-	ln := testsvc.Listen(t)
-	addr := "tcp@" + ln.Addr().String()
-	reg, err := consul.NewRegistrar(cli, addr, tg.opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := server.NewServer(server.WithRegistrar(reg))
-	if err := s.RegisterName("Arith", testsvc.NewArith(), metadata); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.ServeOn(t, s, ln)
-	return &arithServer{s: s, reg: reg, addr: addr}
+	return registrytest.Serve(t, tg.registrarOn(cli), "Arith", metadata)
 }
 
-// discover starts a Discovery of Arith on cli, closed at cleanup.
-func discover(t testing.TB, tg *target, cli *api.Client, opts ...registry.Option) *registry.Discovery {
+// discover starts a Discovery of service on cli, closed at cleanup.
+func discover(t testing.TB, tg *target, cli *api.Client, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
-	d, err := consul.NewDiscovery(cli, "Arith", tg.opts(opts...)...)
+	d, err := consul.NewDiscovery(cli, service, tg.opts(opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,61 +189,69 @@ func discover(t testing.TB, tg *target, cli *api.Client, opts ...registry.Option
 	return d
 }
 
-// xclient returns an XClient of Arith over d, closed at cleanup.
-func xclient(t testing.TB, d discovery.Discovery, mode client.FailMode) *client.XClient {
-	t.Helper()
-	x := client.NewXClient("Arith", mode, client.RoundRobin, d, client.DefaultOption)
-	t.Cleanup(func() { _ = x.Close() })
-	return x
-}
-
-// mul calls Arith.Mul through x and checks the product.
-func mul(t testing.TB, x *client.XClient, a, b int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testsvc.Bound)
-	defer cancel()
-	var reply testsvc.Reply
-	if err := x.Call(ctx, "Mul", &testsvc.Args{A: a, B: b}, &reply); err != nil {
-		t.Fatalf("Mul(%d, %d): %v", a, b, err)
-	}
-	if reply.C != a*b {
-		t.Fatalf("Mul(%d, %d) = %d", a, b, reply.C)
-	}
-}
-
-// keys returns the sorted keys of list.
-func keys(list []discovery.Server) []string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = s.Key
-	}
-	slices.Sort(out)
-	return out
-}
-
-// waitList waits until d lists exactly want (any order) and returns that list.
-func waitList(t testing.TB, d *registry.Discovery, want ...string) []discovery.Server {
-	t.Helper()
-	return waitListWithin(t, testsvc.Bound, d, want...)
-}
-
-// waitListWithin is waitList with a bound.
-func waitListWithin(t testing.TB, bound time.Duration, d *registry.Discovery, want ...string) []discovery.Server {
-	t.Helper()
-	slices.Sort(want)
-	var list []discovery.Server
-	deadline := time.Now().Add(bound)
-	for {
-		list = d.Servers()
-		if slices.Equal(keys(list), want) {
-			return list
+// backend is Consul for registrytest.Run: a target per test (the real agent behind a proxy,
+// or the stand-in agent), a client per Registrar and Discovery, raw reads of keys and
+// sessions. Tests run in parallel.
+var backend = registrytest.Backend{Start: func(t *testing.T) *registrytest.Registry {
+	tg := newTarget(t)
+	sessionAlive := func(t testing.TB, session string) bool {
+		t.Helper()
+		se, _, err := tg.raw.Session().Info(session, nil)
+		if err != nil {
+			t.Fatalf("session %s: %v", session, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("discovery lists %v, want %v (Err: %v)", keys(list), want, d.Err())
-		}
-		time.Sleep(time.Millisecond)
+		return se != nil
 	}
-}
+	return &registrytest.Registry{
+		NewRegistrar: func(t testing.TB, address string) *registry.Registrar {
+			return tg.registrarOn(tg.client(t))(t, address)
+		},
+		NewDiscovery: func(t testing.TB, service string, opts ...registry.Option) *registry.Discovery {
+			return discover(t, tg, tg.client(t), service, opts...)
+		},
+		Entry: func(t testing.TB, service, address string) (string, bool) {
+			kv := tg.get(t, tg.key(service, address))
+			if kv == nil {
+				return "", false
+			}
+			return string(kv.Value), true
+		},
+		Holder: func(t testing.TB, service, address string) func(testing.TB) {
+			kv := tg.get(t, tg.key(service, address))
+			if kv == nil || kv.Session == "" || !sessionAlive(t, kv.Session) {
+				t.Fatalf("the entry %+v is not held by a live session", kv)
+			}
+			return func(t testing.TB) {
+				if sessionAlive(t, kv.Session) {
+					t.Errorf("session %s still there after Shutdown; want it destroyed", kv.Session)
+				}
+			}
+		},
+		Stop:  tg.Stop,
+		Start: tg.Start,
+		Restored: func(t testing.TB, service, address string) {
+			kv := tg.get(t, tg.key(service, address))
+			if kv == nil || kv.Session == "" {
+				t.Fatalf("the entry after the outage: %+v", kv)
+			}
+			if !sessionAlive(t, kv.Session) {
+				t.Errorf("the entry's session %s is gone", kv.Session)
+			}
+		},
+		// A crashed server's Consul client loses its network (no Delete, no session
+		// Destroy, no renewal): Consul invalidates its session once the TTL has passed
+		// unrenewed, between 10 and 20s with the minimum TTL, and deletes its entry.
+		NewCrashable: func(t testing.TB, address string) (*registry.Registrar, func()) {
+			cr := &crashable{}
+			cli := newClient(t, tg.addr(), func(rt http.RoundTripper) http.RoundTripper {
+				cr.rt = rt.(*http.Transport)
+				return cr
+			})
+			return tg.registrarOn(cli)(t, address), cr.crash
+		},
+		MaxExpiry: sessionExpiry,
+	}
+}}
 
 // proxy is a TCP proxy in front of a real agent, which a test stops (closing every
 // connection, as an agent that dies) and starts again on the same port.
