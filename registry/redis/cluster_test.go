@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/brisk-rpc/brisk/internal/realsvc"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/redis"
@@ -94,11 +95,11 @@ func TestCluster(t *testing.T) {
 	if len(perNode) != 2 {
 		t.Fatalf("all entries hash to one master: %v", perNode)
 	}
-	waitList(t, ch, "every server", keysAre(want...))
+	registrytest.Await(t, ch, "every server", registrytest.KeysAre(want...))
 	if err := regs[0].Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitList(t, ch, "the withdrawn server gone", keysAre(want[1:]...))
+	registrytest.Await(t, ch, "the withdrawn server gone", registrytest.KeysAre(want[1:]...))
 	testsvc.Eventually(t, "no error", func() bool { return d.Err() == nil })
 	err = cli.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error {
 		if np := n.PubSubNumPat(ctx).Val(); np != 0 {

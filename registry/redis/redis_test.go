@@ -14,9 +14,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/discovery"
 	"github.com/brisk-rpc/brisk/internal/realsvc"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/redis"
@@ -93,10 +93,10 @@ func (e *env) addPollUser() {
 	}
 }
 
-// restart stops and starts Redis on the same port: every key is lost.
-func (e *env) restart() {
+// start starts Redis again on the same port after srv.Stop: every key is lost.
+func (e *env) start() {
 	e.t.Helper()
-	e.srv.Restart()
+	e.srv.Start()
 	e.addPollUser()
 }
 
@@ -159,81 +159,80 @@ func (e *env) exists(key string) bool {
 	return n == 1
 }
 
-// arith is a brisk server serving Arith, advertised in Redis.
-type arith struct {
-	s     *server.Server
-	arith *testsvc.Arith
-	addr  string // network@host:port
-	reg   *registry.Registrar
+// registrarOn returns a function making Registrars on cli, with the test settings.
+func registrarOn(cli goredis.UniversalClient) func(t testing.TB, address string) *registry.Registrar {
+	return func(t testing.TB, address string) *registry.Registrar {
+		t.Helper()
+		reg, err := redis.NewRegistrar(cli, address, opts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
 }
 
 // startArith serves Arith on loopback and registers it through a registrar using cli,
 // with metadata. The server is closed at cleanup.
-func startArith(t *testing.T, cli goredis.UniversalClient, metadata string) *arith {
+func startArith(t *testing.T, cli goredis.UniversalClient, metadata string) *registrytest.Server {
 	t.Helper()
-	ln := testsvc.Listen(t)
-	a := &arith{arith: testsvc.NewArith(), addr: "tcp@" + ln.Addr().String()}
-	var err error
-	a.reg, err = redis.NewRegistrar(cli, a.addr, opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.s = server.NewServer(server.WithRegistrar(a.reg))
-	if err := a.s.RegisterName("Arith", a.arith, metadata); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.ServeOn(t, a.s, ln)
-	return a
+	return registrytest.Serve(t, registrarOn(cli), "Arith", metadata)
 }
 
-// waitList reads lists from ch until one satisfies ok.
-func waitList(t *testing.T, ch <-chan []discovery.Server, what string, ok func([]discovery.Server) bool) []discovery.Server {
-	t.Helper()
-	deadline := time.NewTimer(testsvc.Bound)
-	defer deadline.Stop()
-	var last []discovery.Server
-	for {
-		select {
-		case list := <-ch:
-			if ok(list) {
-				return list
-			}
-			last = list
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; last list %v", what, last)
+// backend is Redis for registrytest.Run, with Discoveries watching in mode m: a Redis
+// server per test (restarted empty: no persistence), a client per Registrar and
+// Discovery, raw reads of the JSON-wrapped entries.
+func backend(m mode) registrytest.Backend {
+	return registrytest.Backend{Start: func(t *testing.T) *registrytest.Registry {
+		e := newEnv(t)
+		return &registrytest.Registry{
+			NewRegistrar: func(t testing.TB, address string) *registry.Registrar {
+				return registrarOn(e.client())(t, address)
+			},
+			NewDiscovery: func(t testing.TB, service string, opts ...registry.Option) *registry.Discovery {
+				d, _ := e.discover(m, service, opts...)
+				return d
+			},
+			Entry: func(t testing.TB, service, address string) (string, bool) {
+				key := registry.Key("", service, address)
+				raw, err := e.admin.Get(context.Background(), key).Result()
+				if errors.Is(err, goredis.Nil) {
+					return "", false
+				}
+				var w struct{ Value []byte }
+				if err == nil {
+					err = json.Unmarshal([]byte(raw), &w)
+				}
+				if err != nil {
+					t.Fatalf("GET %s: %q, %v", key, raw, err)
+				}
+				return string(w.Value), true
+			},
+			CheckWatch: func(testing.TB) { e.checkMode(m) },
+			Stop:       e.srv.Stop,
+			Start:      e.start,
+			// The registry came back empty: the refresh writes the entry again.
+			Restored: func(t testing.TB, service, address string) {
+				key := registry.Key("", service, address)
+				testsvc.Eventually(t, "the refresh to write the entry again", func() bool { return e.exists(key) })
+			},
+			// A crashed server's Redis client is closed: its refreshes fail, nothing
+			// deletes the entry, which expires after the TTL (not before a refresh
+			// interval).
+			NewCrashable: func(t testing.TB, address string) (*registry.Registrar, func()) {
+				cli := goredis.NewClient(&goredis.Options{Addr: e.srv.Addr()})
+				return registrarOn(cli)(t, address), func() { _ = cli.Close() }
+			},
+			MinExpiry: refresh,
 		}
-	}
+	}}
 }
 
-// keysAre returns a predicate: the list holds exactly these server keys.
-func keysAre(keys ...string) func([]discovery.Server) bool {
-	slices.Sort(keys)
-	return func(list []discovery.Server) bool {
-		got := make([]string, len(list))
-		for i, s := range list {
-			got[i] = s.Key
-		}
-		slices.Sort(got)
-		return slices.Equal(got, keys)
-	}
-}
-
-func newXClient(t *testing.T, d discovery.Discovery) *client.XClient {
-	x := client.NewXClient("Arith", client.Failover, client.RoundRobin, d, client.DefaultOption)
-	t.Cleanup(func() { x.Close() })
-	return x
-}
-
-func mul(t *testing.T, x *client.XClient, a, b int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testsvc.Bound)
-	defer cancel()
-	var reply testsvc.Reply
-	if err := x.Call(ctx, "Mul", &testsvc.Args{A: a, B: b}, &reply); err != nil {
-		t.Fatalf("Mul: %v", err)
-	}
-	if reply.C != a*b {
-		t.Fatalf("Mul(%d, %d) = %d", a, b, reply.C)
+// TestSuite runs the behaviours every backend shares against a Redis server, with
+// Discoveries watching through keyspace notifications and by polling.
+func TestSuite(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(string(m), func(t *testing.T) { registrytest.Run(t, backend(m)) })
 	}
 }
 
@@ -285,246 +284,6 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestRegisterDiscoverCall: a brisk server registered through the plugin is found by a
-// Discovery and called through an XClient.
-func TestRegisterDiscoverCall(t *testing.T) {
-	t.Parallel()
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			e := newEnv(t)
-			a := startArith(t, e.client(), "weight=10")
-			d, ch := e.discover(m, "Arith")
-			list := waitList(t, ch, "the server", keysAre(a.addr))
-			if list[0].Weight != 10 {
-				t.Errorf("weight %d, want 10", list[0].Weight)
-			}
-			e.checkMode(m)
-			if err := d.Err(); err != nil {
-				t.Errorf("Err = %v", err)
-			}
-			mul(t, newXClient(t, d), 6, 7)
-		})
-	}
-}
-
-// TestMetadataChanges: new metadata and the inactive state reach the client.
-func TestMetadataChanges(t *testing.T) {
-	t.Parallel()
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			e := newEnv(t)
-			a := startArith(t, e.client(), "weight=1")
-			_, ch := e.discover(m, "Arith")
-			waitList(t, ch, "the server", keysAre(a.addr))
-			ctx := context.Background()
-			if err := a.reg.Register(ctx, "Arith", "weight=5"); err != nil {
-				t.Fatal(err)
-			}
-			waitList(t, ch, "weight 5", func(l []discovery.Server) bool { return len(l) == 1 && l[0].Weight == 5 })
-			if err := a.reg.SetInactive(ctx, true); err != nil {
-				t.Fatal(err)
-			}
-			waitList(t, ch, "the inactive server to be filtered out", keysAre())
-			if err := a.reg.SetInactive(ctx, false); err != nil {
-				t.Fatal(err)
-			}
-			waitList(t, ch, "the server back", func(l []discovery.Server) bool {
-				return len(l) == 1 && l[0].Key == a.addr && l[0].Weight == 5 && !l[0].Inactive
-			})
-		})
-	}
-}
-
-// TestShutdownWithdraws: a clean Shutdown deletes the entry at once.
-func TestShutdownWithdraws(t *testing.T) {
-	t.Parallel()
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			e := newEnv(t)
-			a := startArith(t, e.client(), "")
-			_, ch := e.discover(m, "Arith")
-			waitList(t, ch, "the server", keysAre(a.addr))
-			if err := a.s.Shutdown(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if key := registry.Key("", "Arith", a.addr); e.exists(key) {
-				t.Fatalf("%s still exists after Shutdown", key)
-			}
-			waitList(t, ch, "an empty list", keysAre())
-		})
-	}
-}
-
-// TestClientBeforeServer: a Discovery started before any server lists nothing, without
-// error, then finds the server.
-func TestClientBeforeServer(t *testing.T) {
-	t.Parallel()
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			e := newEnv(t)
-			d, ch := e.discover(m, "Arith")
-			testsvc.Eventually(t, "the first list", func() bool { return d.Err() == nil })
-			if got := d.Servers(); len(got) != 0 {
-				t.Fatalf("Servers = %v before any server registered", got)
-			}
-			a := startArith(t, e.client(), "")
-			waitList(t, ch, "the server", keysAre(a.addr))
-		})
-	}
-}
-
-// TestRegistryRestart: while Redis is down the client keeps its list and calls the known
-// server, and says why through Err; once Redis is back (empty: no persistence) the
-// registrars write their entries again and the watch sees a change again.
-func TestRegistryRestart(t *testing.T) {
-	t.Parallel()
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			e := newEnv(t)
-			a := startArith(t, e.client(), "")
-			d, ch := e.discover(m, "Arith")
-			waitList(t, ch, "the server", keysAre(a.addr))
-			x := newXClient(t, d)
-			mul(t, x, 2, 3)
-
-			e.srv.Stop()
-			testsvc.Eventually(t, "Err to report the outage", func() bool { return d.Err() != nil })
-			if got := d.Servers(); len(got) != 1 || got[0].Key != a.addr {
-				t.Fatalf("list during the outage %v", got)
-			}
-			mul(t, x, 3, 4)
-
-			e.restart()
-			key := registry.Key("", "Arith", a.addr)
-			testsvc.Eventually(t, "the refresh to write the entry again", func() bool { return e.exists(key) })
-			b := startArith(t, e.client(), "weight=2")
-			waitList(t, ch, "both servers", keysAre(a.addr, b.addr))
-			testsvc.Eventually(t, "Err to clear", func() bool { return d.Err() == nil })
-			e.checkMode(m)
-			mul(t, x, 4, 5)
-		})
-	}
-}
-
-// TestDeadServerExpires: a server that stops refreshing without deregistering (its Redis
-// client is gone) disappears after the TTL and the client stops calling it.
-func TestDeadServerExpires(t *testing.T) {
-	t.Parallel()
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			e := newEnv(t)
-			deadCli := goredis.NewClient(&goredis.Options{Addr: e.srv.Addr()})
-			dead := startDying(t, deadCli)
-			live := startArith(t, e.client(), "")
-			d, ch := e.discover(m, "Arith")
-			waitList(t, ch, "both servers", keysAre(dead.addr, live.addr))
-			x := newXClient(t, d)
-
-			deadCli.Close() // refreshes fail from now on; nothing deletes the entry
-			start := time.Now()
-			waitList(t, ch, "the dead server to expire", keysAre(live.addr))
-			if waited := time.Since(start); waited < refresh {
-				t.Errorf("the entry vanished after %v, before it could have expired", waited)
-			}
-			if key := registry.Key("", "Arith", dead.addr); e.exists(key) {
-				t.Errorf("%s still exists", key)
-			}
-			testsvc.Eventually(t, "the XClient to drop the dead server", func() bool {
-				eps := x.Endpoints()
-				return len(eps) == 1 && eps[0].Key == live.addr
-			})
-			for i := range 10 {
-				var reply testsvc.Reply
-				if err := x.Call(context.Background(), "Notify", &testsvc.Args{A: i}, &reply); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if n := len(dead.arith.Notified); n != 0 {
-				t.Errorf("the expired server got %d calls", n)
-			}
-			if n := len(live.arith.Notified); n != 10 {
-				t.Errorf("the live server got %d of 10 calls", n)
-			}
-		})
-	}
-}
-
-// startDying is startArith for a server whose Redis client the test closes: its Close
-// cannot withdraw, which is the point, so its error is not checked.
-func startDying(t *testing.T, cli goredis.UniversalClient) *arith {
-	t.Helper()
-	ln := testsvc.Listen(t)
-	a := &arith{arith: testsvc.NewArith(), addr: "tcp@" + ln.Addr().String()}
-	var err error
-	a.reg, err = redis.NewRegistrar(cli, a.addr, opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.s = server.NewServer(server.WithRegistrar(a.reg))
-	if err := a.s.RegisterName("Arith", a.arith, ""); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.s.ServeListener(ln) }()
-	t.Cleanup(func() {
-		_ = a.s.Close() // fails to withdraw: the client is closed
-		if err := testsvc.Recv(t, done, "ServeListener to return"); !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("ServeListener returned %v", err)
-		}
-	})
-	return a
-}
-
-// TestBurst: many registrations, changes and withdrawals in a row; the watcher's final
-// list is the final state.
-func TestBurst(t *testing.T) {
-	t.Parallel()
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			e := newEnv(t)
-			_, ch := e.discover(m, "Arith")
-			ctx := context.Background()
-			cli := e.client()
-			var want []string
-			weights := make(map[string]int)
-			for i := range 20 {
-				addr := fmt.Sprintf("tcp@127.0.0.1:%d", 20000+i)
-				r, err := redis.NewRegistrar(cli, addr, opts()...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { r.Close(ctx) })
-				if err := r.Register(ctx, "Arith", "weight=1"); err != nil {
-					t.Fatal(err)
-				}
-				if i%3 == 0 {
-					if err := r.Close(ctx); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				if err := r.Register(ctx, "Arith", fmt.Sprint("weight=", i)); err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, addr)
-				weights[addr] = i
-			}
-			same := keysAre(want...)
-			waitList(t, ch, "the final state", func(l []discovery.Server) bool {
-				if !same(l) {
-					return false
-				}
-				for _, s := range l {
-					if s.Weight != weights[s.Key] {
-						return false
-					}
-				}
-				return true
-			})
-		})
-	}
-}
-
 // TestRpcxValues: entries written by another process, in rpcx's wrapper or as bare
 // metadata, are listed; markers and other services are not.
 func TestRpcxValues(t *testing.T) {
@@ -542,7 +301,7 @@ func TestRpcxValues(t *testing.T) {
 	set("/app/Arith/tcp@10.0.0.2:8972", "weight=4")
 	set("/app/Other/tcp@10.0.0.3:8972", "")
 	_, ch := e.discover(notify, "Arith", registry.WithBasePath("app/"))
-	list := waitList(t, ch, "both entries", keysAre("tcp@10.0.0.1:8972", "tcp@10.0.0.2:8972"))
+	list := registrytest.Await(t, ch, "both entries", registrytest.KeysAre("tcp@10.0.0.1:8972", "tcp@10.0.0.2:8972"))
 	for _, s := range list {
 		if want := map[string]int{"tcp@10.0.0.1:8972": 3, "tcp@10.0.0.2:8972": 4}[s.Key]; s.Weight != want {
 			t.Errorf("%s weight %d, want %d", s.Key, s.Weight, want)
@@ -586,7 +345,7 @@ func TestConfigSetRefused(t *testing.T) {
 				e.checkMode(poll)
 			}
 			a := startArith(t, e.client(), "")
-			waitList(t, ch, "the server", keysAre(a.addr))
+			registrytest.Await(t, ch, "the server", registrytest.KeysAre(a.Addr))
 			if after := e.admin.ConfigGet(ctx, "notify-keyspace-events").Val()["notify-keyspace-events"]; after != before {
 				t.Errorf("notify-keyspace-events changed from %q to %q", before, after)
 			}
