@@ -20,6 +20,7 @@ import (
 	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/discovery"
 	"github.com/brisk-rpc/brisk/internal/realsvc"
+	"github.com/brisk-rpc/brisk/internal/registrytest"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/mdns"
@@ -96,7 +97,7 @@ func startServer(t *testing.T, lo net.Interface, services ...string) (*server.Se
 	return s, r, addr
 }
 
-func newDiscovery(t *testing.T, lo net.Interface, service string, opts ...registry.Option) *registry.Discovery {
+func newDiscovery(t testing.TB, lo net.Interface, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
 	d, err := mdns.NewDiscovery(service, append(options(lo), mdns.WithRegistryOptions(opts...))...)
 	if err != nil {
@@ -106,17 +107,9 @@ func newDiscovery(t *testing.T, lo net.Interface, service string, opts ...regist
 	return d
 }
 
-func keys(list []discovery.Server) []string {
-	var out []string
-	for _, s := range list {
-		out = append(out, s.Key)
-	}
-	return out
-}
-
 func listIs(d *registry.Discovery, want ...string) func() bool {
 	return func() bool {
-		return d.Err() == nil && strings.Join(keys(d.Servers()), " ") == strings.Join(want, " ")
+		return d.Err() == nil && strings.Join(registrytest.Keys(d.Servers()), " ") == strings.Join(want, " ")
 	}
 }
 
@@ -186,6 +179,29 @@ func hostPort(t *testing.T, address string) (string, int) {
 	return host, port
 }
 
+// backend is mDNS for registrytest.Run, on the loopback interface. The registry cannot be
+// stopped, and an in-process registrar cannot crash: TestBrowseFailureKeepsList and
+// TestCrashedServerExpires test those here.
+var backend = registrytest.Backend{Start: func(t *testing.T) *registrytest.Registry {
+	lo := loopback(t)
+	return &registrytest.Registry{
+		NewRegistrar: func(t testing.TB, address string) *registry.Registrar {
+			t.Helper()
+			r, err := mdns.NewRegistrar(address, options(lo)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		},
+		NewDiscovery: func(t testing.TB, service string, opts ...registry.Option) *registry.Discovery {
+			return newDiscovery(t, lo, service, opts...)
+		},
+	}
+}}
+
+// TestSuite runs the behaviours every backend shares over mDNS on the loopback interface.
+func TestSuite(t *testing.T) { registrytest.Run(t, backend) }
+
 // TestLayout reads the records a registered server answers with through the zeroconf
 // client and checks rpcx's layout: service type, domain, instance, port, and one TXT string
 // holding the URL-query-escaped JSON array of every service of the server.
@@ -237,57 +253,6 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestRegisterDiscoverCall finds a server through mDNS and calls it.
-func TestRegisterDiscoverCall(t *testing.T) {
-	lo := loopback(t)
-	_, _, addr := startServer(t, lo, "CallArith", "")
-	d := newDiscovery(t, lo, "CallArith")
-	x := client.NewXClient("CallArith", client.Failover, client.RoundRobin, d, client.DefaultOption)
-	defer x.Close()
-	testsvc.Eventually(t, "the server is discovered", listIs(d, addr))
-	testsvc.Eventually(t, "the client uses it", endpoints(x, 1))
-	if err := call(t, x); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestMetadataChanges checks that a new weight and the inactive state reach the client.
-func TestMetadataChanges(t *testing.T) {
-	lo := loopback(t)
-	_, r, addr := startServer(t, lo, "MetaArith", "")
-	d := newDiscovery(t, lo, "MetaArith")
-	testsvc.Eventually(t, "the server is discovered", listIs(d, addr))
-	ctx := context.Background()
-
-	// Re-announcing says goodbye and answers again at once: the server must not drop out.
-	lists, stop := d.Watch()
-	defer stop()
-	if err := r.Register(ctx, "MetaArith", "weight=5"); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		l := testsvc.Recv(t, lists, "the list with weight 5")
-		if len(l) != 1 {
-			t.Fatalf("list %v while the metadata changes", keys(l))
-		}
-		if l[0].Weight == 5 {
-			break
-		}
-	}
-	stop()
-	if err := r.SetInactive(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.Eventually(t, "the inactive server is filtered out", listIs(d))
-	if err := r.SetInactive(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.Eventually(t, "the server is back", func() bool {
-		l := d.Servers()
-		return len(l) == 1 && l[0].Weight == 5 && l[0].RawMetadata == "weight=5"
-	})
-}
-
 // listenMDNS returns the mDNS messages multicast on lo from now on.
 func listenMDNS(t *testing.T, lo net.Interface) <-chan *dns.Msg {
 	t.Helper()
@@ -318,10 +283,10 @@ func listenMDNS(t *testing.T, lo net.Interface) <-chan *dns.Msg {
 	return msgs
 }
 
-// TestShutdownWithdraws checks that a clean shutdown multicasts the goodbye (TTL 0)
+// TestShutdownSaysGoodbye checks that a clean shutdown multicasts the goodbye (TTL 0)
 // records at once, that the server stops answering, and that clients drop it a second
 // later (RFC 6762 10.1), long before the TTL.
-func TestShutdownWithdraws(t *testing.T) {
+func TestShutdownSaysGoodbye(t *testing.T) {
 	lo := loopback(t)
 	s, _, addr := startServer(t, lo, "ByeArith", "")
 	const longTTL = 30 * time.Second
@@ -356,16 +321,6 @@ func TestShutdownWithdraws(t *testing.T) {
 	}
 }
 
-// TestDiscoveryBeforeServer starts the client first: an empty list without error, then the
-// server.
-func TestDiscoveryBeforeServer(t *testing.T) {
-	lo := loopback(t)
-	d := newDiscovery(t, lo, "EarlyArith")
-	testsvc.Eventually(t, "the first (empty) list", listIs(d))
-	_, _, addr := startServer(t, lo, "EarlyArith", "")
-	testsvc.Eventually(t, "the server appears", listIs(d, addr))
-}
-
 // TestBrowseFailureKeepsList is the mDNS form of "the registry goes away": with no usable
 // interface (lo loses its multicast flag) the client cannot browse, reports it through
 // Err, keeps its last list and still calls the known server; when multicast is back, a
@@ -396,7 +351,7 @@ func TestBrowseFailureKeepsList(t *testing.T) {
 	}
 	t.Cleanup(restore)
 	testsvc.Eventually(t, "Err reports the browse failure", func() bool { return d.Err() != nil })
-	if got := keys(d.Servers()); len(got) != 1 || got[0] != addrA {
+	if got := registrytest.Keys(d.Servers()); len(got) != 1 || got[0] != addrA {
 		t.Fatalf("list %v while browsing fails, want the last one [%s]", got, addrA)
 	}
 	if err := call(t, x); err != nil {
@@ -404,7 +359,7 @@ func TestBrowseFailureKeepsList(t *testing.T) {
 	}
 	// Well past the TTL: the list is kept, not expired, while nothing can be heard.
 	time.Sleep(ttl + refresh) // the assertion is about time passing; nothing to wait on
-	if got := keys(d.Servers()); len(got) != 1 || d.Err() == nil {
+	if got := registrytest.Keys(d.Servers()); len(got) != 1 || d.Err() == nil {
 		t.Fatalf("list %v err %v after the TTL without browsing", got, d.Err())
 	}
 
