@@ -51,6 +51,33 @@ func CheckAddress(address string) (string, error) {
 	return network + "@" + addr, nil
 }
 
+// CheckKeyAddress is CheckAddress for the backends whose keys end with the address as
+// one path element (etcd, ZooKeeper, Consul): it also rejects an address containing '/'
+// (a unix socket path, say), whose entry would lie more than one level below the service
+// path, where clients (brisk's and rpcx's alike) do not list it.
+func CheckKeyAddress(address string) (string, error) {
+	address, err := CheckAddress(address)
+	if err != nil {
+		return "", err
+	}
+	if strings.Contains(address, "/") {
+		return "", fmt.Errorf("registry: address %q cannot be advertised: it contains '/', so its entry would not be a single key element below the service path", address)
+	}
+	return address, nil
+}
+
+// CheckBasePath rejects a base path (as CleanBasePath returns it) with an empty, "." or
+// ".." element: ZooKeeper refuses such paths, and HTTP path cleaning on the way to Consul
+// may not keep them.
+func CheckBasePath(p string) error {
+	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("registry: invalid base path %q: empty, . or .. element", p)
+		}
+	}
+	return nil
+}
+
 // WithState returns metadata with its state key removed and, if inactive, state=inactive
 // appended. Other keys keep their order and encoding.
 func WithState(metadata string, inactive bool) string {

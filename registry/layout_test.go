@@ -57,3 +57,32 @@ func TestCheckAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckKeyAddress(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"tcp@127.0.0.1:8972", "tcp@127.0.0.1:8972", true},
+		{"127.0.0.1:8972", "tcp@127.0.0.1:8972", true},
+		{"", "", false},
+		{"tcp@nohost", "", false},
+		{"unix@/run/app.sock", "", false},
+	}
+	for _, tt := range tests {
+		got, err := registry.CheckKeyAddress(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("CheckKeyAddress(%q) = %q, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestCheckBasePath(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"/rpcx_test": true, "/a/b.c/d": true, "/a//b": false, "/a/./b": false, "/a/../b": false, "/": false,
+	} {
+		if err := registry.CheckBasePath(p); (err == nil) != ok {
+			t.Errorf("CheckBasePath(%q) = %v", p, err)
+		}
+	}
+}

@@ -114,15 +114,12 @@ func newRegistrar(name string, cli *api.Client, address string, catalog bool, op
 	if cli == nil {
 		return nil, fmt.Errorf("consul: %s needs a client (*api.Client from api.NewClient), got nil", name)
 	}
-	address, err := registry.CheckAddress(address)
+	address, err := registry.CheckKeyAddress(address)
 	if err != nil {
 		return nil, err
 	}
-	if strings.Contains(address, "/") {
-		return nil, fmt.Errorf("consul: address %q cannot be the last element of a KV key: it contains '/'", address)
-	}
 	settings := registry.NewSettings(opts...)
-	if err := checkBasePath(settings.BasePath); err != nil {
+	if err := registry.CheckBasePath(settings.BasePath); err != nil {
 		return nil, err
 	}
 	st := &store{
@@ -147,7 +144,7 @@ func NewDiscovery(cli *api.Client, service string, opts ...registry.Option) (*re
 		return nil, err
 	}
 	settings := registry.NewSettings(opts...)
-	if err := checkBasePath(settings.BasePath); err != nil {
+	if err := registry.CheckBasePath(settings.BasePath); err != nil {
 		return nil, err
 	}
 	src := &source{
@@ -157,17 +154,6 @@ func NewDiscovery(cli *api.Client, service string, opts ...registry.Option) (*re
 		wait:     sessionTTL(settings.TTL),
 	}
 	return registry.NewDiscovery(src, settings), nil
-}
-
-// checkBasePath rejects base paths with empty, "." or ".." elements: Consul would store
-// them, but HTTP path cleaning along the way may not keep them.
-func checkBasePath(p string) error {
-	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		if part == "" || part == "." || part == ".." {
-			return fmt.Errorf("consul: invalid base path %q: empty, . or .. element", p)
-		}
-	}
-	return nil
 }
 
 // kvKey turns a layout path into a Consul key: no leading slash.

@@ -77,14 +77,9 @@ func NewRegistrar(cli *clientv3.Client, address string, opts ...registry.Option)
 	if cli == nil {
 		return nil, errors.New("etcd: NewRegistrar needs a client (*clientv3.Client from clientv3.New), got nil")
 	}
-	address, err := registry.CheckAddress(address)
+	address, err := registry.CheckKeyAddress(address)
 	if err != nil {
 		return nil, err
-	}
-	if strings.Contains(address, "/") {
-		// The key would be more than one level below the service prefix, and clients
-		// (brisk's and rpcx's alike) would not list it.
-		return nil, fmt.Errorf("etcd: address %q cannot be advertised: it contains '/'", address)
 	}
 	settings := registry.NewSettings(opts...)
 	if err := checkBasePath(settings.BasePath); err != nil {

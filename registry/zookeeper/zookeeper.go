@@ -72,12 +72,9 @@ func NewRegistrar(conn *zk.Conn, address string, opts ...registry.Option) (*regi
 	if conn == nil {
 		return nil, errors.New("zookeeper: NewRegistrar needs a connection (*zk.Conn from zk.Connect), got nil")
 	}
-	address, err := registry.CheckAddress(address)
+	address, err := registry.CheckKeyAddress(address)
 	if err != nil {
 		return nil, err
-	}
-	if strings.Contains(address, "/") {
-		return nil, fmt.Errorf("zookeeper: address %q cannot be a ZooKeeper node name: it contains '/'", address)
 	}
 	settings := registry.NewSettings(opts...)
 	if err := checkBasePath(settings.BasePath); err != nil {
@@ -116,10 +113,8 @@ func NewDiscovery(conn *zk.Conn, service string, opts ...registry.Option) (*regi
 // checkBasePath rejects base paths ZooKeeper would refuse, with a clearer message than its
 // "invalid path".
 func checkBasePath(p string) error {
-	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		if part == "" || part == "." || part == ".." {
-			return fmt.Errorf("zookeeper: invalid base path %q: empty, . or .. element", p)
-		}
+	if err := registry.CheckBasePath(p); err != nil {
+		return err
 	}
 	if p == "/zookeeper" || strings.HasPrefix(p, "/zookeeper/") {
 		return fmt.Errorf("zookeeper: invalid base path %q: /zookeeper is reserved", p)
