@@ -46,6 +46,36 @@ func Serve(t testing.TB, newRegistrar func(t testing.TB, address string) *regist
 	return a
 }
 
+// MustRegistrar returns a function that fails t if err is not nil and otherwise returns
+// reg; wrap a backend's constructor with it: MustRegistrar(t)(etcd.NewRegistrar(cli, addr)).
+func MustRegistrar(t testing.TB) func(reg *registry.Registrar, err error) *registry.Registrar {
+	return func(reg *registry.Registrar, err error) *registry.Registrar {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
+}
+
+// MustDiscovery returns a function that fails t if err is not nil and otherwise returns d,
+// closed at cleanup (where an error from Close fails t); wrap a backend's constructor with
+// it: MustDiscovery(t)(etcd.NewDiscovery(cli, "Arith")).
+func MustDiscovery(t testing.TB) func(d *registry.Discovery, err error) *registry.Discovery {
+	return func(d *registry.Discovery, err error) *registry.Discovery {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := d.Close(); err != nil {
+				t.Errorf("Discovery.Close: %v", err)
+			}
+		})
+		return d
+	}
+}
+
 // XClient returns an XClient of service over d, closed at cleanup.
 func XClient(t testing.TB, service string, d discovery.Discovery, mode client.FailMode) *client.XClient {
 	t.Helper()

@@ -187,58 +187,32 @@ func TestStaleEntryReplaced(t *testing.T) {
 // TestNewRejectsBadInput checks the constructors' validation; no Consul is needed.
 func TestNewRejectsBadInput(t *testing.T) {
 	cli := newClient(t, "127.0.0.1:1", nil)
-	opt := func(o ...registry.Option) []registry.Option { return o }
-	registrars := []struct {
-		name string
-		cli  *api.Client
-		addr string
-		opts []registry.Option
-	}{
-		{"nil client", nil, "tcp@127.0.0.1:1", nil},
-		{"no address", cli, "", nil},
-		{"no port", cli, "tcp@127.0.0.1", nil},
-		{"unix path", cli, "unix@/run/app.sock", nil},
-		{"empty element", cli, "tcp@127.0.0.1:1", opt(registry.WithBasePath("/a//b"))},
-		{"dot dot", cli, "tcp@127.0.0.1:1", opt(registry.WithBasePath("/a/../b"))},
-	}
-	for _, tt := range registrars {
-		for name, newReg := range map[string]func(*api.Client, string, ...registry.Option) (*registry.Registrar, error){
-			"NewRegistrar": consul.NewRegistrar, "NewCatalogRegistrar": consul.NewCatalogRegistrar,
-		} {
-			if r, err := newReg(tt.cli, tt.addr, tt.opts...); err == nil {
+	type newRegistrar func(*api.Client, string, ...registry.Option) (*registry.Registrar, error)
+	for name, newReg := range map[string]newRegistrar{
+		"NewRegistrar": consul.NewRegistrar, "NewCatalogRegistrar": consul.NewCatalogRegistrar,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if r, err := newReg(nil, "tcp@127.0.0.1:1"); err == nil {
 				_ = r.Close(context.Background())
-				t.Errorf("%s(%s) succeeded", name, tt.name)
-			} else if tt.cli == nil && !strings.Contains(err.Error(), name) {
+				t.Errorf("%s(nil client) succeeded", name)
+			} else if !strings.Contains(err.Error(), name) {
 				t.Errorf("%s(nil) = %v, want the constructor named", name, err)
 			}
-		}
+			if d, err := consul.NewDiscovery(nil, "Arith"); err == nil {
+				_ = d.Close()
+				t.Error("NewDiscovery(nil client) succeeded")
+			}
+			registrytest.CheckConstructors(t, registrytest.Constructors{
+				NewRegistrar: func(address string, opts ...registry.Option) (*registry.Registrar, error) {
+					return newReg(cli, address, opts...)
+				},
+				NewDiscovery: func(service string, opts ...registry.Option) (*registry.Discovery, error) {
+					return consul.NewDiscovery(cli, service, opts...)
+				},
+				BadBasePaths: []string{"/a//b", "a//b", "/a/../b"},
+			})
+		})
 	}
-	discoveries := []struct {
-		name    string
-		cli     *api.Client
-		service string
-		opts    []registry.Option
-	}{
-		{"nil client", nil, "Arith", nil},
-		{"no service", cli, "", nil},
-		{"slash", cli, "a/b", nil},
-		{"bad base path", cli, "Arith", opt(registry.WithBasePath("a//b"))},
-	}
-	for _, tt := range discoveries {
-		if d, err := consul.NewDiscovery(tt.cli, tt.service, tt.opts...); err == nil {
-			_ = d.Close()
-			t.Errorf("NewDiscovery(%s) succeeded", tt.name)
-		}
-	}
-	// A bare host:port is taken as tcp.
-	r, err := consul.NewRegistrar(cli, "127.0.0.1:8972")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Address() != "tcp@127.0.0.1:8972" {
-		t.Errorf("Address = %q", r.Address())
-	}
-	_ = r.Close(context.Background())
 }
 
 // TestDiscoversForeignEntries: entries another implementation wrote (an rpcx server:

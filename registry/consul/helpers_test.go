@@ -159,11 +159,7 @@ func (c *crashable) crash() {
 func (tg *target) registrarOn(cli *api.Client) func(t testing.TB, address string) *registry.Registrar {
 	return func(t testing.TB, address string) *registry.Registrar {
 		t.Helper()
-		reg, err := consul.NewRegistrar(cli, address, tg.opts()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reg
+		return registrytest.MustRegistrar(t)(consul.NewRegistrar(cli, address, tg.opts()...))
 	}
 }
 
@@ -177,16 +173,7 @@ func serveArith(t testing.TB, tg *target, cli *api.Client, metadata string) *reg
 // discover starts a Discovery of service on cli, closed at cleanup.
 func discover(t testing.TB, tg *target, cli *api.Client, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
-	d, err := consul.NewDiscovery(cli, service, tg.opts(opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("Discovery.Close: %v", err)
-		}
-	})
-	return d
+	return registrytest.MustDiscovery(t)(consul.NewDiscovery(cli, service, tg.opts(opts...)...))
 }
 
 // backend is Consul for registrytest.Run: a target per test (the real agent behind a proxy,

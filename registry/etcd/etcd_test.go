@@ -214,48 +214,21 @@ func TestNewRejectsBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	registrars := []struct {
-		name string
-		cli  *clientv3.Client
-		addr string
-		opts []registry.Option
-	}{
-		{"nil client", nil, "tcp@127.0.0.1:1", nil},
-		{"no address", cli, "", nil},
-		{"no port", cli, "tcp@127.0.0.1", nil},
-		{"unix path", cli, "unix@/run/app.sock", nil},
-		{"empty element", cli, "tcp@127.0.0.1:1", []registry.Option{registry.WithBasePath("/a//b")}},
+	if r, err := etcd.NewRegistrar(nil, "tcp@127.0.0.1:1"); err == nil {
+		_ = r.Close(context.Background())
+		t.Error("NewRegistrar(nil client) succeeded")
 	}
-	for _, tt := range registrars {
-		if r, err := etcd.NewRegistrar(tt.cli, tt.addr, tt.opts...); err == nil {
-			_ = r.Close(context.Background())
-			t.Errorf("NewRegistrar(%s) succeeded", tt.name)
-		}
+	if d, err := etcd.NewDiscovery(nil, "Arith"); err == nil {
+		_ = d.Close()
+		t.Error("NewDiscovery(nil client) succeeded")
 	}
-	discoveries := []struct {
-		name    string
-		cli     *clientv3.Client
-		service string
-		opts    []registry.Option
-	}{
-		{"nil client", nil, "Arith", nil},
-		{"no service", cli, "", nil},
-		{"slash", cli, "a/b", nil},
-		{"empty element", cli, "Arith", []registry.Option{registry.WithBasePath("a//b")}},
-	}
-	for _, tt := range discoveries {
-		if d, err := etcd.NewDiscovery(tt.cli, tt.service, tt.opts...); err == nil {
-			_ = d.Close()
-			t.Errorf("NewDiscovery(%s) succeeded", tt.name)
-		}
-	}
-	// A bare host:port is taken as tcp.
-	r, err := etcd.NewRegistrar(cli, "127.0.0.1:8972")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
-	if r.Address() != "tcp@127.0.0.1:8972" {
-		t.Errorf("Address = %q, want tcp@127.0.0.1:8972", r.Address())
-	}
+	registrytest.CheckConstructors(t, registrytest.Constructors{
+		NewRegistrar: func(address string, opts ...registry.Option) (*registry.Registrar, error) {
+			return etcd.NewRegistrar(cli, address, opts...)
+		},
+		NewDiscovery: func(service string, opts ...registry.Option) (*registry.Discovery, error) {
+			return etcd.NewDiscovery(cli, service, opts...)
+		},
+		BadBasePaths: []string{"/a//b", "a//b"},
+	})
 }

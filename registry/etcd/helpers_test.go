@@ -100,11 +100,7 @@ func connect(t testing.TB, srv *etcdServer) *clientv3.Client {
 func registrarOn(cli *clientv3.Client) func(t testing.TB, address string) *registry.Registrar {
 	return func(t testing.TB, address string) *registry.Registrar {
 		t.Helper()
-		reg, err := etcd.NewRegistrar(cli, address, fast()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reg
+		return registrytest.MustRegistrar(t)(etcd.NewRegistrar(cli, address, fast()...))
 	}
 }
 
@@ -118,16 +114,7 @@ func serveArith(t testing.TB, cli *clientv3.Client, metadata string) *registryte
 // discover starts a Discovery of service on cli, closed at cleanup.
 func discover(t testing.TB, cli *clientv3.Client, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
-	d, err := etcd.NewDiscovery(cli, service, fast(opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("Discovery.Close: %v", err)
-		}
-	})
-	return d
+	return registrytest.MustDiscovery(t)(etcd.NewDiscovery(cli, service, fast(opts...)...))
 }
 
 // backend is etcd for registrytest.Run: an embedded etcd per test, a client per Registrar

@@ -99,12 +99,7 @@ func startServer(t *testing.T, lo net.Interface, services ...string) (*server.Se
 
 func newDiscovery(t testing.TB, lo net.Interface, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
-	d, err := mdns.NewDiscovery(service, append(options(lo), mdns.WithRegistryOptions(opts...))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return registrytest.MustDiscovery(t)(mdns.NewDiscovery(service, append(options(lo), mdns.WithRegistryOptions(opts...))...))
 }
 
 func listIs(d *registry.Discovery, want ...string) func() bool {
@@ -187,11 +182,7 @@ var backend = registrytest.Backend{Start: func(t *testing.T) *registrytest.Regis
 	return &registrytest.Registry{
 		NewRegistrar: func(t testing.TB, address string) *registry.Registrar {
 			t.Helper()
-			r, err := mdns.NewRegistrar(address, options(lo)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
+			return registrytest.MustRegistrar(t)(mdns.NewRegistrar(address, options(lo)...))
 		},
 		NewDiscovery: func(t testing.TB, service string, opts ...registry.Option) *registry.Discovery {
 			return newDiscovery(t, lo, service, opts...)

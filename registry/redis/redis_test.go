@@ -163,11 +163,7 @@ func (e *env) exists(key string) bool {
 func registrarOn(cli goredis.UniversalClient) func(t testing.TB, address string) *registry.Registrar {
 	return func(t testing.TB, address string) *registry.Registrar {
 		t.Helper()
-		reg, err := redis.NewRegistrar(cli, address, opts()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reg
+		return registrytest.MustRegistrar(t)(redis.NewRegistrar(cli, address, opts()...))
 	}
 }
 

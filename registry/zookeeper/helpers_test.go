@@ -60,11 +60,7 @@ func connectVia(t testing.TB, addr string, dial zk.Dialer) *zk.Conn {
 func registrarOn(conn *zk.Conn) func(t testing.TB, address string) *registry.Registrar {
 	return func(t testing.TB, address string) *registry.Registrar {
 		t.Helper()
-		reg, err := zookeeper.NewRegistrar(conn, address, fast()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reg
+		return registrytest.MustRegistrar(t)(zookeeper.NewRegistrar(conn, address, fast()...))
 	}
 }
 
@@ -78,16 +74,7 @@ func serveArith(t testing.TB, conn *zk.Conn, metadata string) *registrytest.Serv
 // discover starts a Discovery of service on conn, closed at cleanup.
 func discover(t testing.TB, conn *zk.Conn, service string, opts ...registry.Option) *registry.Discovery {
 	t.Helper()
-	d, err := zookeeper.NewDiscovery(conn, service, fast(opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("Discovery.Close: %v", err)
-		}
-	})
-	return d
+	return registrytest.MustDiscovery(t)(zookeeper.NewDiscovery(conn, service, fast(opts...)...))
 }
 
 // backend is ZooKeeper for registrytest.Run: a ZooKeeper server per test, a connection

@@ -162,50 +162,21 @@ func TestNewRejectsBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	registrars := []struct {
-		name string
-		conn *zk.Conn
-		addr string
-		opts []registry.Option
-	}{
-		{"nil conn", nil, "tcp@127.0.0.1:1", nil},
-		{"no address", conn, "", nil},
-		{"no port", conn, "tcp@127.0.0.1", nil},
-		{"unix path", conn, "unix@/run/app.sock", nil},
-		{"reserved base path", conn, "tcp@127.0.0.1:1", []registry.Option{registry.WithBasePath("/zookeeper")}},
-		{"dot base path", conn, "tcp@127.0.0.1:1", []registry.Option{registry.WithBasePath("/a/../b")}},
-		{"empty element", conn, "tcp@127.0.0.1:1", []registry.Option{registry.WithBasePath("/a//b")}},
+	if r, err := zookeeper.NewRegistrar(nil, "tcp@127.0.0.1:1"); err == nil {
+		_ = r.Close(context.Background())
+		t.Error("NewRegistrar(nil conn) succeeded")
 	}
-	for _, tt := range registrars {
-		if r, err := zookeeper.NewRegistrar(tt.conn, tt.addr, tt.opts...); err == nil {
-			_ = r.Close(context.Background())
-			t.Errorf("NewRegistrar(%s) succeeded", tt.name)
-		}
+	if d, err := zookeeper.NewDiscovery(nil, "Arith"); err == nil {
+		_ = d.Close()
+		t.Error("NewDiscovery(nil conn) succeeded")
 	}
-	discoveries := []struct {
-		name    string
-		conn    *zk.Conn
-		service string
-		opts    []registry.Option
-	}{
-		{"nil conn", nil, "Arith", nil},
-		{"no service", conn, "", nil},
-		{"slash", conn, "a/b", nil},
-		{"reserved base path", conn, "Arith", []registry.Option{registry.WithBasePath("zookeeper/x")}},
-	}
-	for _, tt := range discoveries {
-		if d, err := zookeeper.NewDiscovery(tt.conn, tt.service, tt.opts...); err == nil {
-			_ = d.Close()
-			t.Errorf("NewDiscovery(%s) succeeded", tt.name)
-		}
-	}
-	// A bare host:port is taken as tcp.
-	r, err := zookeeper.NewRegistrar(conn, "127.0.0.1:8972")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Address() != "tcp@127.0.0.1:8972" {
-		t.Errorf("Address = %q", r.Address())
-	}
-	_ = r.Close(context.Background())
+	registrytest.CheckConstructors(t, registrytest.Constructors{
+		NewRegistrar: func(address string, opts ...registry.Option) (*registry.Registrar, error) {
+			return zookeeper.NewRegistrar(conn, address, opts...)
+		},
+		NewDiscovery: func(service string, opts ...registry.Option) (*registry.Discovery, error) {
+			return zookeeper.NewDiscovery(conn, service, opts...)
+		},
+		BadBasePaths: []string{"/zookeeper", "zookeeper/x", "/a/../b", "/a//b"},
+	})
 }
