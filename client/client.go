@@ -46,6 +46,8 @@ type Call struct {
 	ctx       context.Context // a Go call's context, if it can end
 	resMD     *map[string]string
 	stopAfter func() bool // stops the context watcher of a Go call
+	raw       bool        // an Invoke call: keep the response in rawResp, decode nothing
+	rawResp   *protocol.Message
 }
 
 func (call *Call) done() {
@@ -482,6 +484,10 @@ func (c *Client) completeWithError(seq uint64, err error) {
 
 // complete ends call with the response in msg.
 func (c *Client) complete(call *Call, msg *protocol.Message) {
+	if call.raw {
+		completeRaw(call, msg)
+		return
+	}
 	if call.resMD != nil {
 		var md map[string]string
 		if len(msg.Metadata) > 0 {
