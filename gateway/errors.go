@@ -1,10 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -166,12 +166,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *bod
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	size := int64(512)
-	if r.ContentLength > 0 {
-		size = r.ContentLength + 1 // +1: ReadFrom needs room to see EOF without growing
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readLimited(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -179,7 +174,6 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *bod
 		}
 		return nil, &bodyError{http.StatusBadRequest, "brisk/gateway: reading the request body: " + err.Error()}
 	}
-	body := buf.Bytes()
 	if !gz {
 		return body, nil
 	}
@@ -191,6 +185,39 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *bod
 		return nil, &bodyError{http.StatusBadRequest, "brisk/gateway: bad gzip body: " + err.Error()}
 	}
 	return out, nil
+}
+
+// readLimited reads r to its end into a buffer sized by the declared length, or grown by
+// doubling but never past limit+1 bytes (enough to see the limit passed), so a body costs
+// at most about twice the limit in allocations whatever it claims.
+func readLimited(r io.Reader, declared, limit int64) ([]byte, error) {
+	size := int64(512)
+	if declared >= 0 {
+		size = declared + 1 // +1: room to see EOF without growing
+	}
+	buf := make([]byte, 0, min(size, limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			next := max(2*int64(cap(buf)), 512)
+			if next >= limit {
+				next = limit + 1 // the last step: no copy of a buffer of about the limit
+			}
+			if next <= int64(cap(buf)) {
+				next = int64(cap(buf)) + 512 // past the limit: r is about to say so
+			}
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // maxHeaderText bounds an error text sent in a header.
