@@ -16,6 +16,11 @@ import (
 // error means there is no response: the call could not be made (unknown network, no server,
 // transport failure, the context ended), or was refused (errors wrapping ErrUnauthorized).
 // A oneway request returns a nil response once sent.
+//
+// The gateway answers an error wrapping ErrUnauthorized with 401, one wrapping
+// ErrUnavailable (no server can take the call) with 503, one wrapping
+// context.DeadlineExceeded with 504 and any other with 502; a response with status Error
+// with 500 (see the package doc).
 type Invoker interface {
 	Invoke(ctx context.Context, req *protocol.Message) (*protocol.Message, error)
 }
