@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/brisk-rpc/brisk/gateway"
 	"github.com/brisk-rpc/brisk/protocol"
 )
 
@@ -211,5 +212,6 @@ type handoffAddr struct{}
 func (handoffAddr) Network() string { return "brisk-http" }
 func (handoffAddr) String() string  { return "brisk-http" }
 
-// defaultHTTPHandler answers HTTP requests when WithHTTPHandler is not used.
-func defaultHTTPHandler(s *Server) http.Handler { return http.NotFoundHandler() }
+// defaultHTTPHandler answers HTTP requests when WithHTTPHandler is not used: rpcx's HTTP
+// invoke and JSON-RPC 2.0 over the server's own services.
+func defaultHTTPHandler(s *Server) http.Handler { return gateway.New(s) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,46 @@ func TestShutdownWithHTTPConnections(t *testing.T) {
 	}
 	if err := ws.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 1, B: 1}, &reply); err == nil {
 		t.Fatal("a call over WebSocket succeeded after Shutdown")
+	}
+}
+
+// By default the HTTP side of a port is the gateway over the server's own services.
+func TestDefaultHTTPIsTheGateway(t *testing.T) {
+	_, _, addr := testsvc.NewArithServer(t)
+	tests := []struct {
+		name    string
+		header  map[string]string
+		body    string
+		want    string
+		wantHdr string
+	}{
+		{"HTTP invoke", map[string]string{"X-RPCX-ServicePath": "Arith", "X-RPCX-ServiceMethod": "Mul",
+			"X-RPCX-SerializeType": "1", "X-RPCX-MessageID": "7"}, `{"A":6,"B":7}`, `{"C":42}`, "7"},
+		{"JSON-RPC", map[string]string{"X-JSONRPC-2.0": "true", "Content-Type": "application/json"},
+			`{"jsonrpc":"2.0","id":1,"method":"Arith.Mul","params":{"A":6,"B":7}}`,
+			`{"jsonrpc":"2.0","result":{"C":42},"id":1}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != tt.want {
+				t.Fatalf("status %d, body %s, headers %v; want 200, %s", resp.StatusCode, body, resp.Header, tt.want)
+			}
+			if got := resp.Header.Get("X-RPCX-MessageID"); got != tt.wantHdr {
+				t.Errorf("X-RPCX-MessageID %q, want %q", got, tt.wantHdr)
+			}
+		})
 	}
 }
