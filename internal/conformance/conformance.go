@@ -640,20 +640,30 @@ func testLargePayload(t *testing.T, tr Transport) {
 	}
 }
 
-// dialFails checks that a new client cannot use the server at e any more.
+// dialFails checks that a new client cannot use the server at e any more. The dial is
+// bounded by a shorter ConnectTimeout than usual: a transport that does not refuse it (a
+// closed QUIC listener whose socket still serves draining connections drops handshakes)
+// fails by the timeout, which is logged.
 func (e *env) dialFails(t *testing.T) {
 	t.Helper()
-	c := client.NewClient(e.option())
+	opt := e.option()
+	opt.ConnectTimeout = time.Second
+	c := client.NewClient(opt)
 	defer c.Close()
 	err := c.Connect(e.network, e.addr)
 	if err == nil && e.tr.Connectionless {
-		err = c.Call(ctx(t), "Arith.Mul", &testsvc.Args{}, new(testsvc.Reply))
+		cx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err = c.Call(cx, "Arith.Mul", &testsvc.Args{}, new(testsvc.Reply))
 		if errors.Is(err, context.DeadlineExceeded) {
 			return
 		}
 	}
 	if !client.IsTransportError(err) {
 		t.Fatalf("new connection to a stopped server: %v (%T), want a TransportError", err, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Logf("the dial to a stopped server was not refused; it timed out: %v", err)
 	}
 }
 
