@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/brisk-rpc/brisk/protocol"
 )
@@ -131,12 +132,22 @@ func (h *handler) invoke(ctx context.Context, req *protocol.Message) (*protocol.
 	switch {
 	case err == nil && resp == nil && !oneway:
 		err = errors.New("brisk/gateway: the invoker returned neither a response nor an error")
-	case (err != nil || resp != nil && resp.MessageStatusType() == protocol.Error) && errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case (err != nil || resp != nil && resp.MessageStatusType() == protocol.Error) && pastDeadline(ctx):
 		// The call failed after its deadline: most likely because of it (a handler that
 		// gave up says so in its own words). Report the timeout.
 		return nil, context.DeadlineExceeded
 	}
 	return resp, err
+}
+
+// pastDeadline reports whether ctx's deadline has passed, even if its timer has not fired
+// yet (timers may fire late; the server's copy of the deadline may have fired first).
+func pastDeadline(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // bodyError is a request body the gateway refuses, with its HTTP status.
