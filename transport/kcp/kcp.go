@@ -491,10 +491,12 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close wakes the goroutines blocked in Read and Write (they return net.ErrClosed) and
-// returns; the session itself is closed in the background after a linger of a few
-// retransmission timeouts (see lingerFor), so that what was written just before Close,
-// such as a server's last response or a oneway call, can still be sent and resent.
+// Close returns at once; the session itself is closed in the background after a linger of
+// a few retransmission timeouts (see lingerFor), so that what was written just before
+// Close, such as a server's last response or a oneway call, can still be sent and resent.
+// Later reads and writes fail with net.ErrClosed; a Read already blocked without a
+// deadline returns when the session ends (kcp-go does not wake it for a new deadline), so
+// a client's or server's Close takes up to that linger.
 func (c *conn) Close() error {
 	if c.closed.Swap(true) {
 		return net.ErrClosed
