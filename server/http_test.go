@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/gateway"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
+	"github.com/brisk-rpc/brisk/protocol"
 	"github.com/brisk-rpc/brisk/server"
 )
 
@@ -141,5 +144,23 @@ func TestDefaultHTTPIsTheGateway(t *testing.T) {
 				t.Errorf("X-RPCX-MessageID %q, want %q", got, tt.wantHdr)
 			}
 		})
+	}
+}
+
+// Invoke on a closed server is refused as unavailable (the gateway's 503).
+func TestInvokeAfterCloseIsUnavailable(t *testing.T) {
+	s := server.NewServer()
+	if err := s.RegisterName("Arith", testsvc.NewArith(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req := protocol.NewMessage()
+	req.ServicePath, req.ServiceMethod = "Arith", "Mul"
+	req.SetSerializeType(protocol.JSON)
+	req.Payload = []byte(`{"A":1,"B":2}`)
+	if _, err := s.Invoke(context.Background(), req); !errors.Is(err, gateway.ErrUnavailable) {
+		t.Fatalf("Invoke after Close = %v, want gateway.ErrUnavailable", err)
 	}
 }

@@ -27,7 +27,8 @@ func (s *Server) Invoke(ctx context.Context, req *protocol.Message) (*protocol.M
 	return ex.resp, nil
 }
 
-var errShuttingDown = fmt.Errorf("%s", errTextShuttingDown)
+// errShuttingDown wraps gateway.ErrUnavailable, so the gateway answers 503.
+var errShuttingDown = fmt.Errorf("%s: %w", errTextShuttingDown, gateway.ErrUnavailable)
 
 // invokeExchange keeps the response of an Invoke.
 type invokeExchange struct {
