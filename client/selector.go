@@ -88,10 +88,11 @@ func (e *endpointState) decay() {
 	}
 }
 
-// observe folds one call's latency into the moving average (weight 1/8 for the new sample).
+// observe folds one call's latency into the figure: a slower sample replaces it at once
+// (peak EWMA: a server that turns slow loses traffic at once), a faster one moves it by 1/8.
 func (e *endpointState) observe(d time.Duration) {
 	old := e.ewmaNs.Load()
-	if old == 0 {
+	if old == 0 || int64(d) > old {
 		e.ewmaNs.Store(int64(d))
 		return
 	}
