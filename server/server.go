@@ -296,6 +296,16 @@ func (s *Server) sniff(nc net.Conn) {
 	s.mu.Lock()
 	delete(s.sniffing, nc)
 	native := err == nil && (isNative(first[0]) || s.http == nil)
+	if s.closing && native {
+		// Shutdown began while this client was sending its first request: answer it
+		// "shutting down" (which clients may retry elsewhere) rather than drop it unread.
+		c := newConn(s, nc)
+		c.draining.Store(true)
+		s.conns[nc] = c
+		s.mu.Unlock()
+		c.serve(br)
+		return
+	}
 	if err != nil || s.closing || !native {
 		s.connWG.Done()
 		s.mu.Unlock()
@@ -312,6 +322,10 @@ func (s *Server) sniff(nc net.Conn) {
 	s.mu.Unlock()
 	c.serve(br)
 }
+
+// firstRequestGrace is how long Shutdown waits for the first request of a connection it
+// accepted but has not read from yet.
+const firstRequestGrace = 500 * time.Millisecond
 
 // removeConn forgets c once its read loop has ended.
 func (s *Server) removeConn(c *conn) {
@@ -347,7 +361,13 @@ func (s *Server) beginClose(drain func(*conn)) []*conn {
 		_ = ln.Close()
 	}
 	for nc := range s.sniffing {
-		_ = nc.Close() // has sent nothing yet: nothing to drain
+		if drain == nil {
+			_ = nc.Close()
+			continue
+		}
+		// Has sent nothing yet. Give a request on its way a moment to arrive, so that it
+		// is answered "shutting down" instead of finding the connection closed.
+		_ = nc.SetReadDeadline(time.Now().Add(firstRequestGrace))
 	}
 	return conns
 }
