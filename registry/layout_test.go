@@ -39,39 +39,30 @@ func TestWithState(t *testing.T) {
 	}
 }
 
+// TestCheckAddress checks CheckAddress and CheckKeyAddress, which refuses '/' as well.
 func TestCheckAddress(t *testing.T) {
 	tests := []struct {
-		in, want string
-		ok       bool
+		in, want  string
+		ok, keyOK bool
 	}{
-		{"tcp@127.0.0.1:8972", "tcp@127.0.0.1:8972", true},
-		{"127.0.0.1:8972", "tcp@127.0.0.1:8972", true},
-		{"quic@[::1]:1", "quic@[::1]:1", true},
-		{"", "", false},
-		{"tcp@nohost", "", false},
+		{"tcp@127.0.0.1:8972", "tcp@127.0.0.1:8972", true, true},
+		{"127.0.0.1:8972", "tcp@127.0.0.1:8972", true, true},
+		{"quic@[::1]:1", "quic@[::1]:1", true, true},
+		{"unix@/run/app.sock", "unix@/run/app.sock", true, false},
+		{"", "", false, false},
+		{"tcp@nohost", "", false, false},
 	}
 	for _, tt := range tests {
 		got, err := registry.CheckAddress(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("CheckAddress(%q) = %q, %v", tt.in, got, err)
 		}
-	}
-}
-
-func TestCheckKeyAddress(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"tcp@127.0.0.1:8972", "tcp@127.0.0.1:8972", true},
-		{"127.0.0.1:8972", "tcp@127.0.0.1:8972", true},
-		{"", "", false},
-		{"tcp@nohost", "", false},
-		{"unix@/run/app.sock", "", false},
-	}
-	for _, tt := range tests {
-		got, err := registry.CheckKeyAddress(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
+		want := tt.want
+		if !tt.keyOK {
+			want = ""
+		}
+		got, err = registry.CheckKeyAddress(tt.in)
+		if (err == nil) != tt.keyOK || got != want {
 			t.Errorf("CheckKeyAddress(%q) = %q, %v", tt.in, got, err)
 		}
 	}

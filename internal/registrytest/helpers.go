@@ -11,6 +11,7 @@ package registrytest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -35,15 +36,43 @@ type Server struct {
 // (server.WithRegistrar). The server is closed at cleanup.
 func Serve(t testing.TB, newRegistrar func(t testing.TB, address string) *registry.Registrar, service, metadata string) *Server {
 	t.Helper()
-	ln := testsvc.Listen(t)
-	a := &Server{Arith: testsvc.NewArith(), Addr: "tcp@" + ln.Addr().String()}
-	a.Reg = newRegistrar(t, a.Addr)
-	a.S = server.NewServer(server.WithRegistrar(a.Reg))
-	if err := a.S.RegisterName(service, a.Arith, metadata); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.ServeOn(t, a.S, ln)
+	a := &Server{Arith: testsvc.NewArith()}
+	a.S, a.Reg, a.Addr = serve(t, newRegistrar, map[string]*testsvc.Arith{service: a.Arith}, map[string]string{service: metadata})
 	return a
+}
+
+// LayoutServices returns the services (name to metadata) the layout tests register: the
+// registrar writes state=active as nothing, since only state=inactive means anything.
+func LayoutServices() map[string]string {
+	return map[string]string{"Arith": "weight=10&group=a", "Echo": "group=b&state=active"}
+}
+
+// ServeServices is Serve for several services (name to metadata), each a fresh Arith. It
+// returns the server's address (network@host:port).
+func ServeServices(t testing.TB, newRegistrar func(t testing.TB, address string) *registry.Registrar, services map[string]string) string {
+	t.Helper()
+	handlers := make(map[string]*testsvc.Arith, len(services))
+	for name := range services {
+		handlers[name] = testsvc.NewArith()
+	}
+	_, _, addr := serve(t, newRegistrar, handlers, services)
+	return addr
+}
+
+func serve(t testing.TB, newRegistrar func(t testing.TB, address string) *registry.Registrar,
+	handlers map[string]*testsvc.Arith, metadata map[string]string) (*server.Server, *registry.Registrar, string) {
+	t.Helper()
+	ln := testsvc.Listen(t)
+	addr := "tcp@" + ln.Addr().String()
+	reg := newRegistrar(t, addr)
+	s := server.NewServer(server.WithRegistrar(reg))
+	for _, name := range slices.Sorted(maps.Keys(handlers)) {
+		if err := s.RegisterName(name, handlers[name], metadata[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testsvc.ServeOn(t, s, ln)
+	return s, reg, addr
 }
 
 // MustRegistrar returns a function that fails t if err is not nil and otherwise returns

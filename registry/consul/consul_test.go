@@ -12,7 +12,6 @@ import (
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/consul"
-	"github.com/brisk-rpc/brisk/server"
 )
 
 // TestSuite runs the behaviours every backend shares against Consul (the stand-in agent
@@ -42,20 +41,10 @@ func TestLayout(t *testing.T) {
 			if _, err := tg.raw.KV().DeleteTree(tt.base, nil); err != nil {
 				t.Fatal(err)
 			}
-			ln := testsvc.Listen(t)
-			addr := "tcp@" + ln.Addr().String()
-			reg, err := consul.NewRegistrar(tg.client(t), addr, fast(registry.WithBasePath(tt.basePath))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := server.NewServer(server.WithRegistrar(reg))
-			services := map[string]string{"Arith": "weight=10&group=a", "Echo": "group=b&state=active"}
-			for name, md := range services {
-				if err := s.RegisterName(name, testsvc.NewArith(), md); err != nil {
-					t.Fatal(err)
-				}
-			}
-			testsvc.ServeOn(t, s, ln)
+			services := registrytest.LayoutServices()
+			addr := registrytest.ServeServices(t, func(t testing.TB, addr string) *registry.Registrar {
+				return registrytest.MustRegistrar(t)(consul.NewRegistrar(tg.client(t), addr, fast(registry.WithBasePath(tt.basePath))...))
+			}, services)
 
 			list, _, err := tg.raw.KV().List(tt.base+"/", nil)
 			if err != nil {

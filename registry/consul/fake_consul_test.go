@@ -179,15 +179,18 @@ func (f *fakeConsul) serve(ln net.Listener) {
 // kept. Stopping a stopped fake does nothing.
 func (f *fakeConsul) Stop() {
 	f.run.Lock()
-	defer f.run.Unlock()
-	if f.srv == nil {
+	srv, served, stopped := f.srv, f.served, f.stopped
+	f.srv = nil
+	// Not held while the handlers finish: a blocking query that is just starting takes it
+	// to read f.stopped.
+	f.run.Unlock()
+	if srv == nil {
 		return
 	}
-	close(f.stopped)
-	_ = f.srv.Close()
-	<-f.served
+	close(stopped)
+	_ = srv.Close()
+	<-served
 	f.handlers.Wait()
-	f.srv = nil
 }
 
 // Start listens again on the same port.

@@ -35,20 +35,10 @@ func TestLayout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln := testsvc.Listen(t)
-			addr := "tcp@" + ln.Addr().String()
-			reg, err := etcd.NewRegistrar(connect(t, srv), addr, fast(registry.WithBasePath(tt.basePath))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := server.NewServer(server.WithRegistrar(reg))
-			services := map[string]string{"Arith": "weight=10&group=a", "Echo": "group=b&state=active"}
-			for name, md := range services {
-				if err := s.RegisterName(name, testsvc.NewArith(), md); err != nil {
-					t.Fatal(err)
-				}
-			}
-			testsvc.ServeOn(t, s, ln)
+			services := registrytest.LayoutServices()
+			addr := registrytest.ServeServices(t, func(t testing.TB, addr string) *registry.Registrar {
+				return registrytest.MustRegistrar(t)(etcd.NewRegistrar(connect(t, srv), addr, fast(registry.WithBasePath(tt.basePath))...))
+			}, services)
 
 			got := dump(t, raw, tt.base)
 			lease := got[tt.base+"/Arith/"+addr].lease

@@ -8,10 +8,8 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/brisk-rpc/brisk/internal/registrytest"
-	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/zookeeper"
-	"github.com/brisk-rpc/brisk/server"
 )
 
 // TestSuite runs the behaviours every backend shares against a ZooKeeper server.
@@ -36,20 +34,10 @@ func TestLayout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conn := connect(t, zkp.Addr())
-			ln := testsvc.Listen(t)
-			addr := "tcp@" + ln.Addr().String()
-			reg, err := zookeeper.NewRegistrar(conn, addr, fast(registry.WithBasePath(tt.basePath))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := server.NewServer(server.WithRegistrar(reg))
-			services := map[string]string{"Arith": "weight=10&group=a", "Echo": "group=b&state=active"}
-			for name, md := range services {
-				if err := s.RegisterName(name, testsvc.NewArith(), md); err != nil {
-					t.Fatal(err)
-				}
-			}
-			testsvc.ServeOn(t, s, ln)
+			services := registrytest.LayoutServices()
+			addr := registrytest.ServeServices(t, func(t testing.TB, addr string) *registry.Registrar {
+				return registrytest.MustRegistrar(t)(zookeeper.NewRegistrar(conn, addr, fast(registry.WithBasePath(tt.basePath))...))
+			}, services)
 
 			persistent := func(p, want string) {
 				t.Helper()
