@@ -67,7 +67,8 @@ func (call *Call) done() {
 
 // Client is one connection to one server.
 type Client struct {
-	opt Option
+	opt   Option
+	chain Invoker // the middleware chain, nil without middleware
 
 	mu      sync.Mutex
 	nc      net.Conn
@@ -83,7 +84,9 @@ type Client struct {
 
 // NewClient returns an unconnected client; call Connect before making calls.
 func NewClient(opt Option) *Client {
-	return &Client{opt: opt.withDefaults(), pending: make(map[uint64]*Call), stop: make(chan struct{})}
+	c := &Client{opt: opt.withDefaults(), pending: make(map[uint64]*Call), stop: make(chan struct{})}
+	c.buildChain()
+	return c
 }
 
 // Connect dials the server at address on network ("tcp", "tcp4", "tcp6" or "unix") and starts
@@ -258,6 +261,14 @@ func (c *Client) Go(ctx context.Context, serviceMethod string, args, reply any, 
 		return call
 	}
 	call.resMD, _ = ctx.Value(responseMetadataKey{}).(*map[string]string)
+	if c.chain != nil {
+		// Middleware runs like a Call, on a goroutine of the call's own.
+		go func() {
+			call.Error, _ = c.invoke(ctx, path, method, args, reply)
+			call.done()
+		}()
+		return call
+	}
 	if ctx.Done() != nil {
 		call.ctx = ctx
 		// The watcher costs nothing until ctx ends; done stops it.

@@ -60,6 +60,9 @@ type Option struct {
 	// Logger receives connection events (default: nothing is logged).
 	Logger *slog.Logger
 
+	// Middleware wraps every call (see Middleware); the first is the outermost.
+	Middleware []Middleware
+
 	// The settings below are used by XClient only.
 
 	// Retries is how many more attempts Failover and Failtry make after a failed one

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/brisk-rpc/brisk/discovery"
+	"github.com/brisk-rpc/brisk/protocol"
 )
 
 // FailMode says what an XClient does when a call fails.
@@ -346,9 +348,11 @@ func retryable(ctx context.Context, err error, sent, idempotent bool) bool {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var se ServiceError
-	if errors.As(err, &se) {
-		return string(se) == shuttingDownText // refused before the handler ran
+	if IsRefused(err) {
+		return true // refused before the method ran
+	}
+	if IsServiceError(err) {
+		return false
 	}
 	if !sent {
 		return true
@@ -356,8 +360,21 @@ func retryable(ctx context.Context, err error, sent, idempotent bool) bool {
 	return idempotent && (IsTransportError(err) || errors.Is(err, ErrShutdown))
 }
 
-// shuttingDownText is the error a draining brisk server answers new calls with.
-const shuttingDownText = "brisk: server is shutting down"
+// IsRefused reports whether err says a server refused the call before running its method:
+// it was shutting down, overloaded or over a rate limit. Such a call may be retried on
+// another server whatever the method; XClient's Failover and Failtry do so.
+func IsRefused(err error) bool {
+	var se ServiceError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, text := range []string{protocol.TextShuttingDown, protocol.TextOverloaded, protocol.TextRateLimited} {
+		if strings.HasPrefix(string(se), text) {
+			return true
+		}
+	}
+	return false
+}
 
 // backoff waits before retry number attempt+1: full jitter below an exponential ceiling.
 func (x *XClient) backoff(ctx context.Context, attempt int) bool {

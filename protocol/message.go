@@ -62,6 +62,14 @@ const (
 	Error MessageStatusType = 1
 )
 
+// Error texts with which a brisk server refuses a request before running its method. A
+// client may retry such a request on another server: it did not run.
+const (
+	TextShuttingDown = "brisk: server is shutting down"
+	TextOverloaded   = "brisk: server overloaded"
+	TextRateLimited  = "brisk: rate limit exceeded"
+)
+
 // SerializeType names the codec of the payload (the high nibble of byte 3).
 type SerializeType byte
 

@@ -6,20 +6,18 @@ import (
 	"errors"
 	"io"
 	"net"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/brisk-rpc/brisk/codec"
 	"github.com/brisk-rpc/brisk/internal/wire"
 	"github.com/brisk-rpc/brisk/protocol"
 )
 
 // Error texts sent to callers for framework errors (the handler's own errors go as they are).
 const (
-	errTextShuttingDown = "brisk: server is shutting down"
+	errTextShuttingDown = protocol.TextShuttingDown
 )
 
 // conn is one accepted connection.
@@ -31,6 +29,7 @@ type conn struct {
 	cancel context.CancelFunc
 
 	inflight  atomic.Int64 // requests admitted and not yet answered
+	running   atomic.Int64 // requests whose method has not returned yet
 	draining  atomic.Bool
 	closeOnce sync.Once
 	pushSeq   atomic.Uint64
@@ -73,8 +72,16 @@ func (c *conn) serve(br *bufio.Reader) {
 			continue
 		}
 		c.inflight.Add(1)
+		n := c.running.Add(1)
 		if c.draining.Load() {
+			c.running.Add(-1)
 			replyError(c, req, errTextShuttingDown)
+			c.finish(req)
+			continue
+		}
+		if s.maxPerConn > 0 && n > s.maxPerConn {
+			c.running.Add(-1)
+			replyError(c, req, protocol.TextOverloaded)
 			c.finish(req)
 			continue
 		}
@@ -133,6 +140,9 @@ type exchange interface {
 	refused(err error)
 	// netConn is the connection the request came on, or nil.
 	netConn() net.Conn
+	// ran is told that the method (or the middleware) has returned, before the response
+	// is sent.
+	ran()
 }
 
 // handle runs one request of c and writes its response.
@@ -151,42 +161,32 @@ func (c *conn) refused(error) { c.w.CloseWhenFlushed() }
 
 func (c *conn) netConn() net.Conn { return c.nc }
 
+// ran frees the request's place under WithMaxConcurrentRequestsPerConn before its response
+// is written, so a client that waits for each answer is never refused.
+func (c *conn) ran() { c.running.Add(-1) }
+
 // handle runs req, in base's context, and sends its response (unless it is oneway) to ex.
 func (s *Server) handle(base context.Context, ex exchange, req *protocol.Message) {
 	if s.auth != nil {
 		if err := s.auth(base, req, req.Metadata[protocol.AuthKey]); err != nil {
+			ex.ran()
 			replyError(ex, req, err.Error())
 			ex.refused(err)
 			return
 		}
 	}
-	svc := (*s.services.Load())[req.ServicePath]
-	if svc == nil {
-		replyError(ex, req, "brisk: can't find service "+req.ServicePath)
-		return
-	}
-	mt := svc.methods[req.ServiceMethod]
-	if mt == nil {
-		replyError(ex, req, "brisk: can't find method "+req.ServiceMethod+" of service "+req.ServicePath)
-		return
-	}
-	cdc, err := s.codecs.Get(req.SerializeType())
-	if err != nil {
-		replyError(ex, req, "brisk: "+err.Error())
-		return
-	}
-	argp := reflect.New(mt.argType)
-	if err := cdc.Decode(req.Payload, argp.Interface()); err != nil {
-		replyError(ex, req, "brisk: bad arguments: "+err.Error())
-		return
-	}
-	argv := argp
-	if !mt.argIsPtr {
-		argv = argp.Elem()
-	}
-	replyv := reflect.New(mt.replyType)
-
 	cc := &callContext{Context: base, req: req, conn: ex.netConn()}
+	cc.inv = Invocation{
+		ServicePath:   req.ServicePath,
+		ServiceMethod: req.ServiceMethod,
+		Metadata:      req.Metadata,
+		Oneway:        req.IsOneway(),
+		PayloadSize:   len(req.Payload),
+		req:           req,
+	}
+	if cc.conn != nil {
+		cc.inv.RemoteAddr = cc.conn.RemoteAddr()
+	}
 	var ctx context.Context = cc
 	if ms := req.Metadata[protocol.ServerTimeout]; ms != "" {
 		if n, perr := strconv.ParseInt(ms, 10, 64); perr == nil && n > 0 {
@@ -195,11 +195,9 @@ func (s *Server) handle(base context.Context, ex exchange, req *protocol.Message
 			defer cancel()
 		}
 	}
-	callErr := mt.call(ctx, argv, replyv)
-	if pe, ok := callErr.(*panicError); ok {
-		s.logger.Error("brisk: handler panicked", "service", req.ServicePath, "method", req.ServiceMethod,
-			"panic", pe.value, "stack", string(pe.stack))
-	}
+	callErr := s.chain(ctx, &cc.inv)
+	ex.ran()
+	defer cc.inv.release()
 	if req.IsOneway() {
 		return
 	}
@@ -208,30 +206,11 @@ func (s *Server) handle(base context.Context, ex exchange, req *protocol.Message
 		replyFailure(ex, req, resMD, callErr.Error())
 		return
 	}
-	reply(ex, req, cdc, replyv.Interface(), resMD)
-}
-
-// reply turns req into its response in place and sends it.
-func reply(ex exchange, req *protocol.Message, cdc codec.Codec, reply any, md map[string]string) {
-	bp := wire.GetBuffer()
-	defer wire.PutBuffer(bp)
-	payload, err := cdc.Encode(*bp, reply)
-	if err != nil {
-		// The handler succeeded but its reply cannot be sent; say so rather than send nothing.
-		replyFailure(ex, req, md, "brisk: cannot encode reply: "+err.Error())
-		return
+	// (An empty reply if a middleware answered without running the method.)
+	if !cc.inv.gzipped {
+		req.SetCompressType(protocol.None)
 	}
-	*bp = payload
-	compress := req.CompressType()
-	req.SetCompressType(protocol.None)
-	if compress == protocol.Gzip && len(payload) > protocol.CompressThreshold {
-		zp := wire.GetBuffer()
-		defer wire.PutBuffer(zp)
-		*zp = protocol.Compress(*zp, payload)
-		payload = *zp
-		req.SetCompressType(protocol.Gzip)
-	}
-	respond(ex, req, md, payload)
+	respond(ex, req, resMD, cc.inv.payload)
 }
 
 // replyError answers req with a framework error unless it is oneway.

@@ -14,6 +14,7 @@ type callContext struct {
 	context.Context
 	req  *protocol.Message
 	conn net.Conn // nil for Invoke
+	inv  Invocation
 
 	mu    sync.Mutex
 	resMD map[string]string

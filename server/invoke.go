@@ -41,3 +41,5 @@ func (e *invokeExchange) respond(resp *protocol.Message) { e.resp = resp.Clone()
 func (e *invokeExchange) refused(err error) { e.authErr = err }
 
 func (e *invokeExchange) netConn() net.Conn { return nil }
+
+func (e *invokeExchange) ran() {}

@@ -80,6 +80,10 @@ type Server struct {
 	listenFuncs    map[string]ListenFunc
 	reusePort      bool
 	httpHandler    http.Handler
+	middleware     []Middleware
+	chain          Handler
+	connHooks      []ConnHooks
+	maxPerConn     int64
 	httpSet        bool
 	http           *httpFront // nil: HTTP disabled
 	withdrawOnce   sync.Once
@@ -111,6 +115,7 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.buildChain()
 	if !s.httpSet {
 		s.httpHandler = defaultHTTPHandler(s)
 	}
@@ -247,7 +252,9 @@ func (s *Server) ServeListener(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		s.serveConn(nc)
+		if nc = s.hook(nc); nc != nil {
+			s.serveConn(nc)
+		}
 	}
 }
 
@@ -273,6 +280,10 @@ func (s *Server) isClosing() bool {
 func (s *Server) serveConn(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+	} else if hc, ok := nc.(*hookedConn); ok {
+		if tc, ok := hc.raw.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
 	}
 	s.mu.Lock()
 	if s.closing {

@@ -1,0 +1,59 @@
+package client
+
+import (
+	"context"
+	"sync"
+)
+
+// Invocation is one call as client middleware sees it. Middleware must not keep it after
+// its Invoker returns.
+type Invocation struct {
+	ServicePath   string
+	ServiceMethod string
+	Args, Reply   any
+
+	sent bool // the request may have reached the server (for XClient's retries)
+}
+
+// Invoker makes one call: the next middleware, or at the end the call on the connection.
+// Metadata to send goes in the context (WithMetadata); the error is the call's.
+type Invoker func(ctx context.Context, inv *Invocation) error
+
+// Middleware wraps the next Invoker. Set it in Option.Middleware; the first is the
+// outermost. It runs for Call, Go (on a goroutine of its own) and every attempt an XClient
+// makes, and the chain is built once per connection.
+type Middleware func(next Invoker) Invoker
+
+// buildChain wraps the connection's own call in the Option's middleware, once.
+func (c *Client) buildChain() {
+	if len(c.opt.Middleware) == 0 {
+		return
+	}
+	h := Invoker(func(ctx context.Context, inv *Invocation) error {
+		err, sent := c.invokeDirect(ctx, inv.ServicePath, inv.ServiceMethod, inv.Args, inv.Reply)
+		inv.sent = inv.sent || sent
+		return err
+	})
+	for i := len(c.opt.Middleware) - 1; i >= 0; i-- {
+		h = c.opt.Middleware[i](h)
+	}
+	c.chain = h
+}
+
+// invoke makes a call through the middleware, if any. sent reports whether the request may
+// have reached the server.
+func (c *Client) invoke(ctx context.Context, path, method string, args, reply any) (err error, sent bool) {
+	if c.chain == nil {
+		return c.invokeDirect(ctx, path, method, args, reply)
+	}
+	inv := invocationPool.Get().(*Invocation)
+	*inv = Invocation{ServicePath: path, ServiceMethod: method, Args: args, Reply: reply}
+	err = c.chain(ctx, inv)
+	sent = inv.sent
+	*inv = Invocation{}
+	invocationPool.Put(inv)
+	return err, sent
+}
+
+// invocationPool recycles Invocations: middleware may not keep them.
+var invocationPool = sync.Pool{New: func() any { return new(Invocation) }}
