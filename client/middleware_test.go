@@ -1,0 +1,61 @@
+package client_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/testsvc"
+)
+
+// Client middleware runs outermost first around Call and Go, may add metadata through the
+// context, and sees the call's error.
+func TestClientMiddleware(t *testing.T) {
+	_, _, addr := testsvc.NewArithServer(t)
+	var mu sync.Mutex
+	var log []string
+	record := func(name string) client.Middleware {
+		return func(next client.Invoker) client.Invoker {
+			return func(ctx context.Context, inv *client.Invocation) error {
+				ctx = client.WithMetadata(ctx, map[string]string{"via": name})
+				err := next(ctx, inv)
+				mu.Lock()
+				log = append(log, name+" "+inv.ServicePath+"."+inv.ServiceMethod+" "+errText(err))
+				mu.Unlock()
+				return err
+			}
+		}
+	}
+	opt := client.DefaultOption
+	opt.Middleware = []client.Middleware{record("outer"), record("inner")}
+	c := testsvc.Connect(t, addr, opt)
+
+	var md map[string]string
+	if err := c.Call(context.Background(), "Arith.EchoMetadata", &testsvc.Args{}, &md); err != nil {
+		t.Fatal(err)
+	}
+	if md["via"] != "inner" {
+		t.Fatalf("server saw metadata %v, want via=inner (the innermost middleware's)", md)
+	}
+	var reply testsvc.Reply
+	call := <-c.Go(context.Background(), "Arith.Div", &testsvc.Args{A: 1, B: 0}, &reply, nil).Done
+	if call.Error == nil {
+		t.Fatal("division by zero succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := "inner Arith.EchoMetadata ok, outer Arith.EchoMetadata ok, inner Arith.Div " + errText(call.Error) +
+		", outer Arith.Div " + errText(call.Error)
+	if got := strings.Join(log, ", "); got != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
