@@ -28,8 +28,9 @@ type conn struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
-	inflight  atomic.Int64 // requests admitted and not yet answered
-	running   atomic.Int64 // requests whose method has not returned yet
+	inflight  atomic.Int64  // requests admitted and not yet answered
+	running   atomic.Int64  // requests whose method has not returned yet
+	received  atomic.Uint64 // requests read, for Drain
 	draining  atomic.Bool
 	closeOnce sync.Once
 	pushSeq   atomic.Uint64
@@ -71,6 +72,7 @@ func (c *conn) serve(br *bufio.Reader) {
 			protocol.FreeMsg(req)
 			continue
 		}
+		c.received.Add(1)
 		c.inflight.Add(1)
 		n := c.running.Add(1)
 		if c.draining.Load() {
