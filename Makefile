@@ -8,7 +8,7 @@ MODULES  := $(sort $(patsubst ./%,%,$(patsubst %/go.mod,%,$(shell find . -name g
 # Tests that need a real registry server fail instead of skipping when it is missing.
 export BRISK_REQUIRE_SERVICES := 1
 
-.PHONY: all demo test check unit fuzz bench-test bench vet fmt services
+.PHONY: all demo test check unit fuzz bench-test bench vet fmt services tidy
 
 all: test
 
@@ -21,11 +21,16 @@ test: check services unit bench-test fuzz
 services:
 	./scripts/services.sh install
 
-check: fmt vet
+check: fmt vet tidy
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '\.pb\.go$$' || true); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Every module's go.mod and go.sum must be tidy: a nested module that lacks a go.sum entry its
+# replaced dependency needs does not build on a clean clone.
+tidy:
+	@set -e; for m in $(MODULES) bench; do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "go mod tidy needed in $$m"; exit 1; }; done
 
 vet:
 	@set -e; for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...); done
