@@ -31,10 +31,10 @@ type Invocation struct {
 	ReplySize int
 
 	req     *protocol.Message
-	replied bool      // the method ran and its reply is encoded in payload
-	gzipped bool      // payload is compressed
-	payload []byte    // the encoded reply
-	bufs    []*[]byte // pooled buffers holding it, released once it is sent
+	replied bool       // the method ran and its reply is encoded in payload
+	gzipped bool       // payload is compressed
+	payload []byte     // the encoded reply
+	bufs    [2]*[]byte // pooled buffers holding it (encoded, compressed), released once sent
 }
 
 // Handler runs one request: the next middleware, or at the end the method itself, which
@@ -138,12 +138,12 @@ func (inv *Invocation) encodeReply(cdc codec.Codec, reply any) error {
 		return errors.New("brisk: cannot encode reply: " + err.Error())
 	}
 	*bp = payload
-	inv.bufs = append(inv.bufs, bp)
+	inv.bufs[0] = bp
 	if inv.req.CompressType() == protocol.Gzip && len(payload) > protocol.CompressThreshold {
 		zp := wire.GetBuffer()
 		*zp = protocol.Compress(*zp, payload)
 		payload = *zp
-		inv.bufs = append(inv.bufs, zp)
+		inv.bufs[1] = zp
 		inv.gzipped = true
 	}
 	inv.payload, inv.replied, inv.ReplySize = payload, true, len(payload)
@@ -152,10 +152,13 @@ func (inv *Invocation) encodeReply(cdc codec.Codec, reply any) error {
 
 // release returns the reply's buffers to their pool.
 func (inv *Invocation) release() {
-	for _, bp := range inv.bufs {
-		wire.PutBuffer(bp)
+	for i, bp := range inv.bufs {
+		if bp != nil {
+			wire.PutBuffer(bp)
+			inv.bufs[i] = nil
+		}
 	}
-	inv.bufs, inv.payload = nil, nil
+	inv.payload = nil
 }
 
 // hook runs the Accepted hooks for a newly accepted connection and returns the connection
