@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	prom "github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -159,4 +160,18 @@ func (s *sizes) get(key string) (payload, reply int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.payload[key], s.reply[key]
+}
+
+// gather collects g's metrics as a scrape would see them.
+func gather(t testing.TB, g prom.Gatherer) families {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	f := families{}
+	for _, mf := range mfs {
+		f[mf.GetName()] = mf
+	}
+	return f
 }
