@@ -177,3 +177,13 @@ func equalMaps[V comparable](a, b map[string]V) bool {
 	}
 	return true
 }
+
+// histSum returns the sum of an int64 histogram's single point.
+func histSum(t testing.TB, data map[string]metricdata.Aggregation, name string) int64 {
+	t.Helper()
+	h, ok := data[name].(metricdata.Histogram[int64])
+	if !ok || len(h.DataPoints) != 1 {
+		t.Fatalf("metric %s: %+v", name, data[name])
+	}
+	return h.DataPoints[0].Sum
+}
