@@ -1,4 +1,5 @@
-// Package prometheus exports brisk server and client metrics to Prometheus.
+// Package prometheus exports brisk server and client metrics to Prometheus. Import it
+// under another name (briskprom below) next to client_golang's own prometheus package.
 //
 // New makes a Metrics value whose collectors live in a registry of its own (or in the
 // Registerer given with WithRegisterer: there is no global state). Wire it into a server
@@ -133,7 +134,8 @@ func WithBuckets(b []float64) Option {
 }
 
 // WithMaxMethods bounds the number of (service, method) label pairs made on each side
-// (default 1024); calls beyond it are counted as ("unknown", "unknown").
+// (default 1024; 0 counts every call as ("unknown", "unknown")); calls beyond it are
+// counted as ("unknown", "unknown").
 func WithMaxMethods(n int) Option {
 	return func(c *config) { c.maxPairs = n }
 }
