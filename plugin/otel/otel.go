@@ -25,6 +25,10 @@
 // says otherwise. The globals are no-ops until set: without a propagator set globally or
 // given, no trace context is sent or read, and each service starts its own traces.
 //
+// Malformed trace context or baggage in a request never fails it: the server starts a new
+// trace. The propagator reports malformed baggage to OpenTelemetry's global error handler,
+// which logs by default; set otel.SetErrorHandler to decide what happens to such reports.
+//
 // # Spans
 //
 // Spans follow OpenTelemetry's RPC semantic conventions (semconv v1.43.0): the span is named
