@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brisk-rpc/brisk/codec"
@@ -67,8 +68,9 @@ func (call *Call) done() {
 
 // Client is one connection to one server.
 type Client struct {
-	opt   Option
-	chain Invoker // the middleware chain, nil without middleware
+	opt    Option
+	chain  Invoker                  // the middleware chain, nil without middleware
+	remote atomic.Pointer[net.Addr] // the server's address, once connected
 
 	mu      sync.Mutex
 	nc      net.Conn
@@ -133,6 +135,8 @@ func (c *Client) start(nc net.Conn) error {
 		return errors.New("brisk: client is already connected")
 	}
 	c.nc = nc
+	ra := nc.RemoteAddr()
+	c.remote.Store(&ra)
 	c.w = wire.NewWriter(nc)
 	c.done = make(chan struct{})
 	go c.input(nc)

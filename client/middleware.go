@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net"
 	"sync"
 )
 
@@ -11,6 +12,8 @@ type Invocation struct {
 	ServicePath   string
 	ServiceMethod string
 	Args, Reply   any
+	// RemoteAddr is the server's address (nil before the client is connected).
+	RemoteAddr net.Addr
 
 	sent bool // the request may have reached the server (for XClient's retries)
 }
@@ -48,6 +51,9 @@ func (c *Client) invoke(ctx context.Context, path, method string, args, reply an
 	}
 	inv := invocationPool.Get().(*Invocation)
 	*inv = Invocation{ServicePath: path, ServiceMethod: method, Args: args, Reply: reply}
+	if ra := c.remote.Load(); ra != nil {
+		inv.RemoteAddr = *ra
+	}
 	err = c.chain(ctx, inv)
 	sent = inv.sent
 	*inv = Invocation{}

@@ -59,3 +59,13 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+func TestWithMetadataMerges(t *testing.T) {
+	ctx := client.WithMetadata(context.Background(), map[string]string{"a": "1", "b": "1"})
+	ctx = client.WithMetadata(ctx, map[string]string{"b": "2", "c": "2"})
+	ctx = client.WithMetadata(ctx, nil)
+	got := client.RequestMetadata(ctx)
+	if len(got) != 3 || got["a"] != "1" || got["b"] != "2" || got["c"] != "2" {
+		t.Fatalf("merged metadata %v", got)
+	}
+}

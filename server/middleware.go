@@ -38,7 +38,8 @@ type Invocation struct {
 }
 
 // Handler runs one request: the next middleware, or at the end the method itself, which
-// decodes the arguments, calls the method and keeps its reply to be sent.
+// decodes the arguments, calls the method and keeps its reply to be sent. A request for a
+// service or method the server lacks ends with an error wrapping ErrNotFound.
 //
 // The error goes back to the caller as its text (a client sees a client.ServiceError). A
 // middleware that refuses a request before the method runs should return an error wrapping
@@ -55,6 +56,16 @@ type Middleware func(next Handler) Handler
 func WithMiddleware(mw ...Middleware) Option {
 	return func(s *Server) { s.middleware = append(s.middleware, mw...) }
 }
+
+// ErrNotFound is wrapped by the error a request for a service or method the server does not
+// have ends with (its text names what was missing, as rpcx's does).
+var ErrNotFound = errors.New("brisk: not found")
+
+// notFoundError is the error of a request for a missing service or method.
+type notFoundError struct{ text string }
+
+func (e *notFoundError) Error() string        { return e.text }
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 // Errors a middleware returns to refuse a request before its method runs. Their texts are
 // the ones brisk clients recognise as safe to retry elsewhere.
@@ -98,11 +109,11 @@ func (s *Server) buildChain() {
 func (s *Server) dispatch(ctx context.Context, inv *Invocation) error {
 	svc := (*s.services.Load())[inv.ServicePath]
 	if svc == nil {
-		return errors.New("brisk: can't find service " + inv.ServicePath)
+		return &notFoundError{"brisk: can't find service " + inv.ServicePath}
 	}
 	mt := svc.methods[inv.ServiceMethod]
 	if mt == nil {
-		return errors.New("brisk: can't find method " + inv.ServiceMethod + " of service " + inv.ServicePath)
+		return &notFoundError{"brisk: can't find method " + inv.ServiceMethod + " of service " + inv.ServicePath}
 	}
 	cdc, err := s.codecs.Get(inv.req.SerializeType())
 	if err != nil {

@@ -223,3 +223,32 @@ func (p preferFirst) Select(_ client.SelectInfo, c []*client.Endpoint) int {
 	}
 	return 0
 }
+
+func TestNotFoundIsTyped(t *testing.T) {
+	var got []error
+	var mu sync.Mutex
+	keep := func(next server.Handler) server.Handler {
+		return func(ctx context.Context, inv *server.Invocation) error {
+			err := next(ctx, inv)
+			mu.Lock()
+			got = append(got, err)
+			mu.Unlock()
+			return err
+		}
+	}
+	_, _, addr := testsvc.NewArithServer(t, server.WithMiddleware(keep))
+	c := testsvc.Connect(t, addr, client.DefaultOption)
+	var r testsvc.Reply
+	for _, m := range []string{"Nope.Mul", "Arith.Nope"} {
+		if err := c.Call(context.Background(), m, &testsvc.Args{}, &r); err == nil || !strings.HasPrefix(err.Error(), "brisk: can't find ") {
+			t.Fatalf("%s: %v", m, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, err := range got {
+		if !errors.Is(err, server.ErrNotFound) {
+			t.Errorf("%v does not wrap ErrNotFound", err)
+		}
+	}
+}
