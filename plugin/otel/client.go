@@ -24,9 +24,6 @@ func ClientMiddleware(opts ...Option) client.Middleware {
 	calls := counter(meter, "brisk.client.calls", "{call}", "Outgoing RPCs made, by method and outcome.")
 	active := upDown(meter, "brisk.client.active_calls", "{call}", "Outgoing RPCs waiting for their answer.")
 	ms := newMethods(trace.SpanKindClient)
-	// probe answers only the lookup of client.WithMetadata's key, which is how metadataContext
-	// recognises it.
-	probe := client.WithMetadata(context.Background(), map[string]string{})
 
 	return func(next client.Invoker) client.Invoker {
 		return func(ctx context.Context, inv *client.Invocation) error {
@@ -39,10 +36,7 @@ func ClientMiddleware(opts ...Option) client.Middleware {
 			ctx, span := tracer.Start(ctx, m.name, m.spanStart...)
 			md := make(propagation.MapCarrier, 3)
 			prop.Inject(ctx, md)
-			callCtx := ctx
-			if len(md) > 0 {
-				callCtx = &metadataContext{Context: ctx, probe: probe, md: md}
-			}
+			callCtx := client.WithMetadata(ctx, md) // added to the caller's metadata
 			active.Add(ctx, 1, m.active...)
 
 			err := next(callCtx, inv)
@@ -61,32 +55,4 @@ func ClientMiddleware(opts ...Option) client.Middleware {
 			return err
 		}
 	}
-}
-
-// metadataContext adds md to the request metadata of its parent context: asked for the key
-// of client.WithMetadata (recognised as the one key probe has a value for), it answers the
-// parent's metadata merged with md, without modifying either map.
-type metadataContext struct {
-	context.Context
-	probe context.Context
-	md    map[string]string
-}
-
-// Value implements context.Context.
-func (c *metadataContext) Value(key any) any {
-	if c.probe.Value(key) == nil {
-		return c.Context.Value(key)
-	}
-	parent, _ := c.Context.Value(key).(map[string]string)
-	if len(parent) == 0 {
-		return c.md
-	}
-	merged := make(map[string]string, len(parent)+len(c.md))
-	for k, v := range parent {
-		merged[k] = v
-	}
-	for k, v := range c.md {
-		merged[k] = v
-	}
-	return merged
 }
