@@ -4,6 +4,8 @@
 package bench
 
 import (
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +55,20 @@ var Frameworks = map[string]Framework{
 		HandlerMode: "goroutine per request (reused handler goroutines), reflection dispatch",
 		Start:       startBrisk,
 		Dial:        dialBrisk,
+	},
+	"brisk+obs": {
+		Name:        "brisk+obs",
+		Codec:       "protobuf, as brisk",
+		HandlerMode: "as brisk, with OpenTelemetry tracing (every call sampled) and metrics and Prometheus metrics on client and server",
+		Start:       startObserved(sdktrace.AlwaysSample()),
+		Dial:        dialObserved(sdktrace.AlwaysSample()),
+	},
+	"brisk+obs1%": {
+		Name:        "brisk+obs1%",
+		Codec:       "protobuf, as brisk",
+		HandlerMode: "as brisk+obs, with 1% of traces sampled (the others propagate context only)",
+		Start:       startObserved(sdktrace.TraceIDRatioBased(0.01)),
+		Dial:        dialObserved(sdktrace.TraceIDRatioBased(0.01)),
 	},
 	"grpc": {
 		Name:        "grpc",
@@ -116,8 +132,10 @@ type briskServer struct {
 func (b *briskServer) Addr() string { return b.ln.Addr().String() }
 func (b *briskServer) Close() error { return b.s.Close() }
 
-func startBrisk() (Server, error) {
-	s := server.NewServer()
+func startBrisk() (Server, error) { return startBriskWith() }
+
+func startBriskWith(opts ...server.Option) (*briskServer, error) {
+	s := server.NewServer(opts...)
 	if err := s.RegisterName("Hello", new(BriskHello), ""); err != nil {
 		return nil, err
 	}
