@@ -407,8 +407,8 @@ func (c *Client) setMetadata(ctx context.Context, req *protocol.Message) {
 	for k, v := range md {
 		req.Metadata[k] = v
 	}
-	if c.opt.AuthToken != "" {
-		req.Metadata[protocol.AuthKey] = c.opt.AuthToken
+	if _, perCall := md[protocol.AuthKey]; c.opt.AuthToken != "" && !perCall {
+		req.Metadata[protocol.AuthKey] = c.opt.AuthToken // a token given per call wins
 	}
 	if hasDeadline {
 		// Round up, so the handler's deadline is never before the caller's: the caller

@@ -8,6 +8,7 @@ import (
 
 	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
+	"github.com/brisk-rpc/brisk/protocol"
 )
 
 // Client middleware runs outermost first around Call and Go, may add metadata through the
@@ -67,5 +68,31 @@ func TestWithMetadataMerges(t *testing.T) {
 	got := client.RequestMetadata(ctx)
 	if len(got) != 3 || got["a"] != "1" || got["b"] != "2" || got["c"] != "2" {
 		t.Fatalf("merged metadata %v", got)
+	}
+}
+
+// A token given per call wins over Option.AuthToken.
+func TestPerCallAuthTokenWins(t *testing.T) {
+	_, _, addr := testsvc.NewArithServer(t)
+	opt := client.DefaultOption
+	opt.AuthToken = "option"
+	c := testsvc.Connect(t, addr, opt)
+	tests := []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"option token", nil, "option"},
+		{"per-call token", map[string]string{protocol.AuthKey: "call"}, "call"},
+	}
+	for _, tt := range tests {
+		var md map[string]string
+		ctx := client.WithMetadata(context.Background(), tt.md)
+		if err := c.Call(ctx, "Arith.EchoMetadata", &testsvc.Args{}, &md); err != nil {
+			t.Fatal(err)
+		}
+		if md[protocol.AuthKey] != tt.want {
+			t.Errorf("%s: server saw %q, want %q", tt.name, md[protocol.AuthKey], tt.want)
+		}
 	}
 }

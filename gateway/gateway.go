@@ -181,6 +181,9 @@ func New(inv Invoker, opts ...Option) http.Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if addr := httpRemoteAddr(r.RemoteAddr); addr != nil {
+		r = r.WithContext(WithRemoteAddr(r.Context(), addr))
+	}
 	if h.cors != nil && h.cors.handle(w, r) {
 		return // a preflight, answered
 	}

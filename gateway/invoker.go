@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 
 	"github.com/brisk-rpc/brisk/protocol"
 )
@@ -28,3 +30,27 @@ type Invoker interface {
 // ErrUnauthorized is wrapped by errors an Invoker returns for a request its auth check
 // refused. The HTTP gateway answers those with 401.
 var ErrUnauthorized = errors.New("unauthorized")
+
+type remoteAddrKey struct{}
+
+// WithRemoteAddr returns a context carrying the caller's network address. The gateway sets
+// it from each HTTP request, so that an Invoker can report who called: Server.Invoke gives
+// it to middleware as Invocation.RemoteAddr (for IP filters and per-client rate limits).
+func WithRemoteAddr(ctx context.Context, addr net.Addr) context.Context {
+	return context.WithValue(ctx, remoteAddrKey{}, addr)
+}
+
+// RemoteAddr returns the address WithRemoteAddr put in ctx, or nil.
+func RemoteAddr(ctx context.Context) net.Addr {
+	a, _ := ctx.Value(remoteAddrKey{}).(net.Addr)
+	return a
+}
+
+// httpRemoteAddr parses an http.Request's RemoteAddr ("ip:port"), nil if it is not one.
+func httpRemoteAddr(s string) net.Addr {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return nil
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}

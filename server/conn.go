@@ -142,6 +142,8 @@ type exchange interface {
 	refused(err error)
 	// netConn is the connection the request came on, or nil.
 	netConn() net.Conn
+	// remoteAddr is the caller's address, or nil.
+	remoteAddr() net.Addr
 	// ran is told that the method (or the middleware) has returned, before the response
 	// is sent.
 	ran()
@@ -162,6 +164,8 @@ func (c *conn) respond(resp *protocol.Message) {
 func (c *conn) refused(error) { c.w.CloseWhenFlushed() }
 
 func (c *conn) netConn() net.Conn { return c.nc }
+
+func (c *conn) remoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // ran frees the request's place under WithMaxConcurrentRequestsPerConn before its response
 // is written, so a client that waits for each answer is never refused.
@@ -186,9 +190,7 @@ func (s *Server) handle(base context.Context, ex exchange, req *protocol.Message
 		PayloadSize:   len(req.Payload),
 		req:           req,
 	}
-	if cc.conn != nil {
-		cc.inv.RemoteAddr = cc.conn.RemoteAddr()
-	}
+	cc.inv.RemoteAddr = ex.remoteAddr()
 	var ctx context.Context = cc
 	if ms := req.Metadata[protocol.ServerTimeout]; ms != "" {
 		if n, perr := strconv.ParseInt(ms, 10, 64); perr == nil && n > 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -162,5 +163,33 @@ func TestInvokeAfterCloseIsUnavailable(t *testing.T) {
 	req.Payload = []byte(`{"A":1,"B":2}`)
 	if _, err := s.Invoke(context.Background(), req); !errors.Is(err, gateway.ErrUnavailable) {
 		t.Fatalf("Invoke after Close = %v, want gateway.ErrUnavailable", err)
+	}
+}
+
+// Middleware sees the HTTP caller's address for gateway requests too.
+func TestGatewayRequestsCarryRemoteAddr(t *testing.T) {
+	seen := make(chan net.Addr, 1)
+	record := func(next server.Handler) server.Handler {
+		return func(ctx context.Context, inv *server.Invocation) error {
+			seen <- inv.RemoteAddr
+			return next(ctx, inv)
+		}
+	}
+	_, _, addr := testsvc.NewArithServer(t, server.WithMiddleware(record))
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/Arith", strings.NewReader(`{"A":2,"B":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-RPCX-ServiceMethod", "Mul")
+	req.Header.Set("X-RPCX-SerializeType", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := testsvc.Recv(t, seen, "the middleware to run")
+	ta, ok := got.(*net.TCPAddr)
+	if !ok || !ta.IP.IsLoopback() || ta.Port == 0 {
+		t.Fatalf("RemoteAddr %v (%T), want the HTTP client's loopback address", got, got)
 	}
 }
