@@ -33,7 +33,8 @@ type conn struct {
 	received  atomic.Uint64 // requests read, for Drain
 	draining  atomic.Bool
 	closeOnce sync.Once
-	pushSeq   atomic.Uint64
+	pushOnce  sync.Once
+	pushes    *pushQueue
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -248,14 +249,4 @@ func respond(ex exchange, req *protocol.Message, md map[string]string, payload [
 	ex.respond(req)
 	req.Metadata = reqMD
 	req.Payload = nil
-}
-
-// push sends a server-initiated oneway request to the client.
-func (c *conn) push(servicePath, serviceMethod string, md map[string]string, data []byte) error {
-	m := &protocol.Message{ServicePath: servicePath, ServiceMethod: serviceMethod, Metadata: md, Payload: data}
-	m.Header[0] = protocol.MagicNumber
-	m.SetOneway(true)
-	m.SetSerializeType(protocol.SerializeNone)
-	m.SetSeq(c.pushSeq.Add(1))
-	return c.w.WriteMessage(m)
 }

@@ -84,6 +84,7 @@ type Server struct {
 	chain          Handler
 	connHooks      []ConnHooks
 	maxPerConn     int64
+	pushPolicy     PushPolicy
 	httpSet        bool
 	http           *httpFront // nil: HTTP disabled
 	withdrawOnce   sync.Once
@@ -115,6 +116,7 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.pushPolicy = s.pushPolicy.withDefaults()
 	s.buildChain()
 	if !s.httpSet {
 		s.httpHandler = defaultHTTPHandler(s)
@@ -473,7 +475,9 @@ func (s *Server) ActiveClientConn() []net.Conn {
 var ErrUnknownConn = errors.New("brisk: connection is not open on this server")
 
 // SendMessage pushes a message to the client on nc (a connection from RemoteConn or
-// ActiveClientConn). The client receives it as a oneway request with a raw payload.
+// ActiveClientConn). The client receives it as a oneway request with a raw payload. Pushes
+// to one connection arrive in the order SendMessage was called; a client that reads them
+// too slowly is handled by the server's PushPolicy (see WithPushPolicy).
 func (s *Server) SendMessage(nc net.Conn, servicePath, serviceMethod string, metadata map[string]string, data []byte) error {
 	s.mu.Lock()
 	c := s.conns[nc]

@@ -32,6 +32,8 @@ type Writer struct {
 	flushing   bool
 	closeAfter bool
 	err        error
+	writing    int           // bytes of the batch being written
+	progress   chan struct{} // closed when a batch is written or the writer fails; nil if nobody waits
 }
 
 // NewWriter returns a Writer over w.
@@ -87,9 +89,12 @@ func (fw *Writer) flushRest() {
 func (fw *Writer) writeBatchLocked() error {
 	buf := fw.pending
 	fw.pending = fw.spare[:0]
+	fw.writing = len(buf)
 	fw.mu.Unlock()
 	_, err := fw.w.Write(buf)
 	fw.mu.Lock()
+	fw.writing = 0
+	fw.wakeLocked()
 	if cap(buf) <= maxKeptBuffer {
 		fw.spare = buf[:0]
 	} else {
@@ -106,6 +111,7 @@ func (fw *Writer) writeBatchLocked() error {
 // error or when CloseWhenFlushed asked for it.
 func (fw *Writer) finishLocked(err error) error {
 	fw.flushing = false
+	fw.wakeLocked()
 	closeNow := fw.closeAfter
 	if closeNow && fw.err == nil {
 		fw.err = io.ErrClosedPipe
@@ -129,6 +135,7 @@ func (fw *Writer) CloseWhenFlushed() {
 	if fw.err == nil {
 		fw.err = io.ErrClosedPipe
 	}
+	fw.wakeLocked()
 	fw.mu.Unlock()
 	_ = fw.w.Close()
 }
@@ -139,5 +146,52 @@ func (fw *Writer) Fail(err error) {
 	if fw.err == nil {
 		fw.err = err
 	}
+	fw.wakeLocked()
 	fw.mu.Unlock()
+}
+
+// Backlog returns the bytes handed to the writer and not yet accepted by the connection:
+// a peer that reads slowly makes it grow.
+func (fw *Writer) Backlog() int {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return len(fw.pending) + fw.writing
+}
+
+// WaitBelow waits until the backlog is below n bytes. It returns the writer's error if it
+// fails, or ErrWaitAborted if done is closed first.
+func (fw *Writer) WaitBelow(done <-chan struct{}, n int) error {
+	for {
+		fw.mu.Lock()
+		if fw.err != nil {
+			err := fw.err
+			fw.mu.Unlock()
+			return err
+		}
+		if len(fw.pending)+fw.writing < n {
+			fw.mu.Unlock()
+			return nil
+		}
+		if fw.progress == nil {
+			fw.progress = make(chan struct{})
+		}
+		ch := fw.progress
+		fw.mu.Unlock()
+		select {
+		case <-ch:
+		case <-done:
+			return ErrWaitAborted
+		}
+	}
+}
+
+// ErrWaitAborted is returned by WaitBelow when its done channel closes first.
+var ErrWaitAborted = errors.New("wait aborted")
+
+// wakeLocked wakes the goroutines in WaitBelow.
+func (fw *Writer) wakeLocked() {
+	if fw.progress != nil {
+		close(fw.progress)
+		fw.progress = nil
+	}
 }
