@@ -62,6 +62,10 @@ const (
 	Error MessageStatusType = 1
 )
 
+// PushService is the service path of brisk's push subscriptions (methods Subscribe and
+// Unsubscribe, argument: the topic name). It is under brisk's reserved prefix.
+const PushService = "_brisk.Push"
+
 // Error texts with which a brisk server refuses a request before running its method. A
 // client may retry such a request on another server: it did not run.
 const (

@@ -33,6 +33,7 @@ type conn struct {
 	received  atomic.Uint64 // requests read, for Drain
 	draining  atomic.Bool
 	closeOnce sync.Once
+	topics    map[string]struct{} // subscribed topics, guarded by the server's topicMu
 	pushOnce  sync.Once
 	pushes    *pushQueue
 }

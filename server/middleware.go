@@ -107,6 +107,9 @@ func (s *Server) buildChain() {
 
 // dispatch is the end of the chain: find the method, decode the arguments, run it.
 func (s *Server) dispatch(ctx context.Context, inv *Invocation) error {
+	if inv.ServicePath == protocol.PushService {
+		return s.pushControl(ctx, inv)
+	}
 	svc := (*s.services.Load())[inv.ServicePath]
 	if svc == nil {
 		return &notFoundError{"brisk: can't find service " + inv.ServicePath}

@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/protocol"
 	"github.com/brisk-rpc/brisk/server"
@@ -119,5 +121,69 @@ func assertIncreasing(t *testing.T, seqs []uint64) {
 		if seqs[i] <= seqs[i-1] {
 			t.Fatalf("push %d has seq %d after %d: out of order", i, seqs[i], seqs[i-1])
 		}
+	}
+}
+
+// Publish reaches exactly the connections subscribed to the topic, in order; Broadcast
+// reaches all; closing a connection ends its subscriptions.
+func TestPublishToSubscribers(t *testing.T) {
+	s, _, addr := testsvc.NewArithServer(t)
+	const n = 50
+	newSub := func(topics ...string) (*client.Client, chan *protocol.Message) {
+		ch := make(chan *protocol.Message, 2*n)
+		opt := client.DefaultOption
+		opt.PushChan = ch
+		c := client.NewClient(opt)
+		if err := c.Connect("tcp", addr); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		// The server learns a connection speaks frames from its first request.
+		var r testsvc.Reply
+		if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 1, B: 1}, &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, topic := range topics {
+			var ok bool
+			if err := c.Call(context.Background(), protocol.PushService+".Subscribe", topic, &ok); err != nil || !ok {
+				t.Fatalf("subscribe %s: %v, %v", topic, err, ok)
+			}
+		}
+		return c, ch
+	}
+	_, ranks := newSub("ranks")
+	_, both := newSub("ranks", "chat")
+	other, none := newSub()
+	if got := s.Subscribers("ranks"); got != 2 {
+		t.Fatalf("%d subscribers to ranks, want 2", got)
+	}
+	for i := range n {
+		if got, err := s.Publish("ranks", "Game", "Rank", nil, []byte{byte(i)}); err != nil || got != 2 {
+			t.Fatalf("publish %d: %d, %v", i, got, err)
+		}
+	}
+	for _, ch := range []chan *protocol.Message{ranks, both} {
+		for i := range n {
+			m := testsvc.Recv(t, ch, "a published rank")
+			if m.ServiceMethod != "Rank" || m.Payload[0] != byte(i) {
+				t.Fatalf("push %d: %s %v", i, m.ServiceMethod, m.Payload)
+			}
+		}
+	}
+	if got, err := s.Broadcast("Game", "Hello", nil, []byte("hi")); err != nil || got != 3 {
+		t.Fatalf("broadcast: %d, %v", got, err)
+	}
+	for _, ch := range []chan *protocol.Message{ranks, both, none} {
+		if m := testsvc.Recv(t, ch, "the broadcast"); m.ServiceMethod != "Hello" {
+			t.Fatalf("broadcast arrived as %s", m.ServiceMethod)
+		}
+	}
+	_ = other.Close()
+	var ok bool
+	if err := other.Call(context.Background(), protocol.PushService+".Subscribe", "x", &ok); err == nil {
+		t.Fatal("subscribed on a closed client")
+	}
+	if got := s.Subscribers("chat"); got != 1 {
+		t.Fatalf("%d subscribers to chat, want 1", got)
 	}
 }

@@ -85,6 +85,8 @@ type Server struct {
 	connHooks      []ConnHooks
 	maxPerConn     int64
 	pushPolicy     PushPolicy
+	topicMu        sync.RWMutex
+	topics         map[string]map[*conn]struct{}
 	httpSet        bool
 	http           *httpFront // nil: HTTP disabled
 	withdrawOnce   sync.Once
@@ -342,6 +344,7 @@ const firstRequestGrace = 500 * time.Millisecond
 
 // removeConn forgets c once its read loop has ended.
 func (s *Server) removeConn(c *conn) {
+	s.unsubscribeAll(c)
 	s.mu.Lock()
 	delete(s.conns, c.nc)
 	if s.closing && len(s.conns) == 0 && s.drained != nil {
