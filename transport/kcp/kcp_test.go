@@ -1,123 +1,72 @@
 package kcp_test
 
 import (
+	"bytes"
 	"context"
-	"crypto/tls"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"sync"
+	"net"
 	"testing"
 	"time"
 
 	kcpgo "github.com/xtaci/kcp-go/v5"
 
 	"github.com/brisk-rpc/brisk/client"
-	"github.com/brisk-rpc/brisk/discovery"
+	"github.com/brisk-rpc/brisk/internal/conformance"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
-	"github.com/brisk-rpc/brisk/protocol"
-	"github.com/brisk-rpc/brisk/server"
 	briskkcp "github.com/brisk-rpc/brisk/transport/kcp"
 )
 
-func TestCalls(t *testing.T) {
+// The conformance suite (conformance_test.go) covers calls, errors, metadata, oneway,
+// heartbeats, push, concurrency, large payloads, Shutdown, client Close (the server's read
+// timeout dropping the silent client included) and XClient over KCP, plain and with TLS;
+// these tests cover what is KCP's own: its options, the dial probe, lingering close, a
+// dead server, and the TLS listener.
+
+// TestOptions: calls and a payload of many segments work with a block cipher and FEC
+// (with and without TLS on top) and with non-default KCP settings on both sides. The
+// conformance suite covers the defaults.
+func TestOptions(t *testing.T) {
 	block, err := kcpgo.NewAESBlockCrypt([]byte("0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	setups := []struct {
+	aesFEC := []briskkcp.Option{briskkcp.WithBlockCrypt(block), briskkcp.WithFEC(10, 3)}
+	payload := make([]byte, 256<<10)
+	_, _ = rand.Read(payload)
+	for _, tc := range []struct {
 		name string
 		su   setup
 	}{
-		{"plain", setup{}},
-		{"tls", setup{tls: true}},
-		{"aes+fec", setup{opts: []briskkcp.Option{briskkcp.WithBlockCrypt(block), briskkcp.WithFEC(10, 3)}}},
+		{"aes+fec", setup{opts: aesFEC}},
+		{"aes+fec+tls", setup{opts: aesFEC, tls: true}},
 		{"tuned", setup{opts: []briskkcp.Option{briskkcp.WithNoDelay(0, 20, 0, 0), briskkcp.WithWindowSize(64, 64), briskkcp.WithMTU(500)}}},
-	}
-	for _, su := range setups {
-		t.Run(su.name, func(t *testing.T) { testCalls(t, newEnvWith(t, su.su)) })
-	}
-}
-
-func testCalls(t *testing.T, e *env) {
-	c := connect(t, e.addr, e.opt)
-	tests := []struct {
-		name    string
-		method  string
-		args    testsvc.Args
-		want    int
-		wantErr string // a service error containing this, or "" for success
-	}{
-		{"mul", "Arith.Mul", testsvc.Args{A: 7, B: 8}, 56, ""},
-		{"div", "Arith.Div", testsvc.Args{A: 56, B: 8}, 7, ""},
-		{"service error", "Arith.Div", testsvc.Args{A: 1}, 0, "divide by zero"},
-		{"unknown method", "Arith.Nope", testsvc.Args{}, 0, "Nope"},
-		{"panic", "Arith.Panic", testsvc.Args{A: 3}, 0, "boom: 3"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvWith(t, tc.su)
+			c := connect(t, e.addr, e.opt)
 			var r testsvc.Reply
-			err := c.Call(context.Background(), tt.method, &tt.args, &r)
-			if tt.wantErr == "" {
-				if err != nil || r.C != tt.want {
-					t.Fatalf("%s(%+v) = %d, %v; want %d", tt.method, tt.args, r.C, err, tt.want)
-				}
-				return
+			if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 7, B: 8}, &r); err != nil || r.C != 56 {
+				t.Fatalf("Mul(7, 8) = %d, %v", r.C, err)
 			}
-			if !client.IsServiceError(err) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("%s: %v, want a service error with %q", tt.method, err, tt.wantErr)
+			var got conformance.Blob
+			if err := c.Call(context.Background(), "Probe.Echo", &conformance.Blob{Data: payload}, &got); err != nil {
+				t.Fatalf("Echo of %d bytes: %v", len(payload), err)
+			}
+			if !bytes.Equal(got.Data, payload) {
+				t.Fatalf("Echo returned %d bytes that differ from the %d sent", len(got.Data), len(payload))
 			}
 		})
-	}
-	if c.IsShutdown() {
-		t.Fatal("service errors ended the connection")
-	}
-}
-
-func TestMetadata(t *testing.T) {
-	e := newEnv(t)
-	c := connect(t, e.addr, e.opt)
-	var resMD map[string]string
-	ctx := client.WithMetadata(context.Background(), map[string]string{"player": "42", "zone": "eu"})
-	ctx = client.WithResponseMetadata(ctx, &resMD)
-	var got map[string]string
-	if err := c.Call(ctx, "Arith.EchoMetadata", &testsvc.Args{}, &got); err != nil {
-		t.Fatal(err)
-	}
-	if got["player"] != "42" || got["zone"] != "eu" {
-		t.Fatalf("request metadata seen by the handler: %v", got)
-	}
-	if resMD["echo-player"] != "42" || resMD["echo-zone"] != "eu" {
-		t.Fatalf("response metadata: %v", resMD)
-	}
-}
-
-func TestOneway(t *testing.T) {
-	e := newEnv(t)
-	c := connect(t, e.addr, e.opt)
-	for i := range 3 {
-		if err := c.Call(context.Background(), "Arith.Notify", &testsvc.Args{A: i}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seen := map[int]bool{}
-	for range 3 {
-		seen[testsvc.Recv(t, e.a.Notified, "a oneway call").A] = true
-	}
-	if !seen[0] || !seen[1] || !seen[2] {
-		t.Fatalf("notifications %v, want 0, 1 and 2 (handlers run concurrently, in any order)", seen)
 	}
 }
 
 // TestOnewayThenClose: a oneway call written just before Close still reaches the server
-// (Close ends the stream after the data already written).
+// (the closed session lingers to send what was written).
 func TestOnewayThenClose(t *testing.T) {
 	e := newEnv(t)
-	c := client.NewClient(e.opt)
-	if err := c.Connect("kcp", e.addr); err != nil {
-		t.Fatal(err)
-	}
+	c := connect(t, e.addr, e.opt)
 	if err := c.Call(context.Background(), "Arith.Notify", &testsvc.Args{A: 9}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -127,112 +76,6 @@ func TestOnewayThenClose(t *testing.T) {
 	if got := testsvc.Recv(t, e.a.Notified, "the oneway call"); got.A != 9 {
 		t.Fatalf("notification has A=%d", got.A)
 	}
-}
-
-func TestHeartbeat(t *testing.T) {
-	e := newEnv(t)
-	var rec recordingDial
-	opt := e.opt
-	opt.Dialers = map[string]client.DialFunc{"kcp": rec.wrap(briskkcp.Dial())}
-	opt.Heartbeat = true
-	opt.HeartbeatInterval = 5 * time.Millisecond
-	opt.MaxWaitForHeartbeat = testsvc.Bound
-	c := connect(t, e.addr, opt)
-	const beats = 3
-	testsvc.Eventually(t, "three answered heartbeats", func() bool { return len(rec.frames()) >= beats })
-	for i, f := range rec.frames()[:beats] {
-		if f[2] != 0xC0 {
-			t.Fatalf("frame %d has flags 0x%02x, want a heartbeat answer (0xC0)", i, f[2])
-		}
-	}
-	var r testsvc.Reply
-	if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 3, B: 4}, &r); err != nil || r.C != 12 {
-		t.Fatalf("call after heartbeats: %d, %v", r.C, err)
-	}
-}
-
-func TestServerPush(t *testing.T) {
-	e := newEnv(t)
-	pushes := make(chan *protocol.Message, 4)
-	opt := e.opt
-	opt.PushChan = pushes
-	c := connect(t, e.addr, opt)
-	// A call makes sure the server has the connection before we look for it.
-	var r testsvc.Reply
-	if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 1, B: 1}, &r); err != nil {
-		t.Fatal(err)
-	}
-	conns := e.s.ActiveClientConn()
-	if len(conns) != 1 {
-		t.Fatalf("%d server connections, want 1", len(conns))
-	}
-	if err := e.s.SendMessage(conns[0], "Game", "Tick", map[string]string{"n": "1"}, []byte("state")); err != nil {
-		t.Fatal(err)
-	}
-	m := testsvc.Recv(t, pushes, "the push")
-	if m.ServicePath != "Game" || m.ServiceMethod != "Tick" || m.Metadata["n"] != "1" || string(m.Payload) != "state" {
-		t.Fatalf("push %s.%s %v %q", m.ServicePath, m.ServiceMethod, m.Metadata, m.Payload)
-	}
-}
-
-func TestConcurrentCalls(t *testing.T) {
-	e := newEnv(t)
-	c := connect(t, e.addr, e.opt)
-	const n = 100
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var r testsvc.Reply
-			if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: i, B: 3}, &r); err != nil {
-				errs <- err
-			} else if r.C != 3*i {
-				errs <- fmt.Errorf("Mul(%d, 3) = %d", i, r.C)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-}
-
-// TestShutdown: calls in flight when Shutdown begins get their replies and Shutdown
-// returns.
-func TestShutdown(t *testing.T) {
-	e := newEnv(t)
-	c := connect(t, e.addr, e.opt)
-	const n = 3
-	calls := make([]*client.Call, n)
-	for i := range n {
-		calls[i] = c.Go(context.Background(), "Arith.Block", &testsvc.Args{A: i, B: 2}, &testsvc.Reply{}, nil)
-	}
-	for range n {
-		testsvc.Recv(t, e.a.Entered, "a call to enter its handler")
-	}
-	shutdown := make(chan error, 1)
-	go func() { shutdown <- e.s.Shutdown(context.Background()) }()
-	// Once a new call is refused as "shutting down", the connection is draining.
-	testsvc.Eventually(t, "the server to drain", func() bool {
-		var r testsvc.Reply
-		err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{}, &r)
-		return client.IsServiceError(err) && strings.Contains(err.Error(), "shutting down")
-	})
-	close(e.a.Release)
-	for i, call := range calls {
-		done := testsvc.Recv(t, call.Done, fmt.Sprintf("in-flight call %d", i))
-		if done.Error != nil || done.Reply.(*testsvc.Reply).C != 2*i {
-			t.Fatalf("in-flight call %d: %v, reply %+v", i, done.Error, done.Reply)
-		}
-	}
-	if err := testsvc.Recv(t, shutdown, "Shutdown to return"); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	// KCP has no FIN: the client learns that the server is gone from its heartbeat only
-	// (TestHeartbeatDetectsDeadServer).
 }
 
 // TestHeartbeatDetectsDeadServer: KCP cannot tell that the server closed; the client's
@@ -254,48 +97,13 @@ func TestHeartbeatDetectsDeadServer(t *testing.T) {
 	}
 }
 
-func TestClientClose(t *testing.T) {
-	e := newEnv(t)
-	c := client.NewClient(e.opt)
-	if err := c.Connect("kcp", e.addr); err != nil {
-		t.Fatal(err)
-	}
-	call := c.Go(context.Background(), "Arith.Block", &testsvc.Args{A: 1, B: 2}, &testsvc.Reply{}, nil)
-	testsvc.Recv(t, e.a.Entered, "the call to enter its handler")
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if done := testsvc.Recv(t, call.Done, "the call to end"); !errors.Is(done.Error, client.ErrShutdown) {
-		t.Fatalf("call in flight at Close: %v, want ErrShutdown", done.Error)
-	}
-	var r testsvc.Reply
-	if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{}, &r); !errors.Is(err, client.ErrShutdown) {
-		t.Fatalf("call after Close: %v, want ErrShutdown", err)
-	}
-}
-
-// TestReadTimeoutDropsGoneClient: KCP cannot tell the server that a client closed; the
-// server's read timeout does.
-func TestReadTimeoutDropsGoneClient(t *testing.T) {
-	e := newEnvWith(t, setup{srv: []server.Option{server.WithReadTimeout(100 * time.Millisecond)}})
-	c := connect(t, e.addr, e.opt)
-	var r testsvc.Reply
-	if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 2, B: 2}, &r); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(e.s.ActiveClientConn()); n != 1 {
-		t.Fatalf("%d server connections, want 1", n)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	testsvc.Eventually(t, "the server to drop the connection", func() bool { return len(e.s.ActiveClientConn()) == 0 })
-}
-
+// TestDialFailures: every failed dial is a TransportError bounded by the dial context,
+// whether nobody answers the probe or the TLS handshake, the block key differs, or only
+// one side uses TLS.
 func TestDialFailures(t *testing.T) {
-	srvTLS, cliTLS := tlsConfigs(t)
+	certs := conformance.NewCerts(t)
 	plain := listen(t, nil)
-	secure := listen(t, srvTLS)
+	secure := listen(t, certs.ServerTLS())
 	otherKey, err := kcpgo.NewAESBlockCrypt([]byte("fedcba9876543210"))
 	if err != nil {
 		t.Fatal(err)
@@ -303,29 +111,29 @@ func TestDialFailures(t *testing.T) {
 	tests := []struct {
 		name string
 		addr string
-		tls  *tls.Config
+		tls  bool
 		opts []briskkcp.Option
 	}{
-		{"closed port", freeUDPAddr(t), nil, nil},
-		{"closed port, tls", freeUDPAddr(t), cliTLS, nil},
-		{"wrong block key", plain.Addr().String(), nil, []briskkcp.Option{briskkcp.WithBlockCrypt(otherKey)}},
-		{"tls client, plain server", plain.Addr().String(), cliTLS, nil},
-		{"plain client, tls server", secure.Addr().String(), nil, nil},
+		{"closed port", freeUDPAddr(t), false, nil},
+		{"closed port, tls", freeUDPAddr(t), true, nil},
+		{"wrong block key", plain.Addr().String(), false, []briskkcp.Option{briskkcp.WithBlockCrypt(otherKey)}},
+		{"tls client, plain server", plain.Addr().String(), true, nil},
+		{"plain client, tls server", secure.Addr().String(), false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opt := client.DefaultOption
-			opt.TLSConfig = tt.tls
-			opt.Dialers = map[string]client.DialFunc{"kcp": briskkcp.Dial(tt.opts...)}
+			if tt.tls {
+				opt.TLSConfig = certs.ClientTLS()
+			}
+			opt.Dialers = map[string]client.DialFunc{briskkcp.Network: briskkcp.Dial(tt.opts...)}
 			c := client.NewClient(opt)
 			defer c.Close()
 			const limit = 300 * time.Millisecond
 			ctx, cancel := context.WithTimeout(context.Background(), limit)
 			defer cancel()
 			start := time.Now()
-			err := c.ConnectContext(ctx, "kcp", tt.addr)
-			var te *client.TransportError
-			if !errors.As(err, &te) {
+			if err := c.ConnectContext(ctx, briskkcp.Network, tt.addr); !client.IsTransportError(err) {
 				t.Fatalf("Connect: %v, want a *client.TransportError", err)
 			}
 			if elapsed := time.Since(start); elapsed > limit+time.Second {
@@ -339,7 +147,7 @@ func TestDialFailures(t *testing.T) {
 // handshake); calls then fail at their deadline.
 func TestWithoutProbe(t *testing.T) {
 	opt := client.DefaultOption
-	opt.Dialers = map[string]client.DialFunc{"kcp": briskkcp.Dial(briskkcp.WithoutProbe())}
+	opt.Dialers = map[string]client.DialFunc{briskkcp.Network: briskkcp.Dial(briskkcp.WithoutProbe())}
 	c := connect(t, freeUDPAddr(t), opt)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -355,52 +163,11 @@ func TestWithoutProbe(t *testing.T) {
 	}
 }
 
-// TestServe: the documented setup, Serve("kcp", addr) with WithListenFunc.
-func TestServe(t *testing.T) {
-	s := server.NewServer(server.WithListenFunc("kcp", briskkcp.Listen()))
-	if err := s.RegisterName("Arith", testsvc.NewArith(), ""); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeUDPAddr(t)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve("kcp", addr) }()
-	testsvc.Eventually(t, "the server to listen", func() bool { return len(s.Addresses()) == 1 })
-	opt := client.DefaultOption
-	opt.Dialers = map[string]client.DialFunc{"kcp": briskkcp.Dial()}
-	c := connect(t, addr, opt)
-	var r testsvc.Reply
-	if err := c.Call(context.Background(), "Arith.Mul", &testsvc.Args{A: 6, B: 7}, &r); err != nil || r.C != 42 {
-		t.Fatalf("Mul: %d, %v", r.C, err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testsvc.Recv(t, served, "Serve to return"); !errors.Is(err, server.ErrServerClosed) {
-		t.Fatalf("Serve: %v", err)
-	}
-}
-
-func TestXClientPeer2Peer(t *testing.T) {
-	e := newEnv(t)
-	d, err := discovery.NewPeer2Peer("kcp@"+e.addr, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := client.NewXClient("Arith", client.Failfast, client.RandomSelect, d, e.opt)
-	defer x.Close()
-	for i := range 3 {
-		var r testsvc.Reply
-		if err := x.Call(context.Background(), "Mul", &testsvc.Args{A: i, B: 5}, &r); err != nil || r.C != 5*i {
-			t.Fatalf("XClient Mul(%d, 5): %d, %v", i, r.C, err)
-		}
-	}
-}
-
 // TestListenerSlowPeer: with TLS, a peer that never finishes its handshake does not hold up
 // Accept for the others; Close ends it.
 func TestListenerSlowPeer(t *testing.T) {
-	srvTLS, cliTLS := tlsConfigs(t)
-	ln := listen(t, srvTLS)
+	certs := conformance.NewCerts(t)
+	ln := listen(t, certs.ServerTLS())
 	slow, err := kcpgo.DialWithOptions(ln.Addr().String(), nil, 0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -424,8 +191,8 @@ func TestListenerSlowPeer(t *testing.T) {
 		accepted <- err
 	}()
 	opt := client.DefaultOption
-	opt.TLSConfig = cliTLS
-	nc, err := briskkcp.Dial()(context.Background(), "kcp", ln.Addr().String(), &opt)
+	opt.TLSConfig = certs.ClientTLS()
+	nc, err := briskkcp.Dial()(context.Background(), briskkcp.Network, ln.Addr().String(), &opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +206,10 @@ func TestListenerSlowPeer(t *testing.T) {
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ln.Accept(); err == nil {
-		t.Fatal("Accept after Close succeeded")
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
+	}
+	if err := ln.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v, want net.ErrClosed", err)
 	}
 }

@@ -2,68 +2,34 @@ package quic_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/conformance"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/server"
 	briskquic "github.com/brisk-rpc/brisk/transport/quic"
 )
 
-// tlsConfigs returns a server config with a fresh self-signed certificate for 127.0.0.1
-// and localhost, and a client config that trusts it. Nothing touches the disk.
-func tlsConfigs(t testing.TB) (srv, cli *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "brisk test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	srv = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
-	cli = &tls.Config{RootCAs: pool}
-	return srv, cli
-}
-
 // listen opens a QUIC listener on a free loopback port, closed at cleanup.
 func listen(t testing.TB, tlsConf *tls.Config) net.Listener {
 	t.Helper()
-	ln, err := briskquic.Listen(nil)(context.Background(), "quic", "127.0.0.1:0", tlsConf)
+	ln, err := briskquic.Listen(nil)(context.Background(), briskquic.Network, "127.0.0.1:0", tlsConf)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
 	return ln
+}
+
+// dialOption is DefaultOption with tlsConf and the QUIC dialer.
+func dialOption(tlsConf *tls.Config) client.Option {
+	opt := client.DefaultOption
+	opt.TLSConfig = tlsConf
+	opt.Dialers = map[string]client.DialFunc{briskquic.Network: briskquic.Dial(nil)}
+	return opt
 }
 
 // env is a brisk server with testsvc.Arith served over QUIC and the client Option that
@@ -75,28 +41,25 @@ type env struct {
 	opt  client.Option
 }
 
-func newEnv(t testing.TB, opts ...server.Option) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
-	srvTLS, cliTLS := tlsConfigs(t)
-	s := server.NewServer(opts...)
+	certs := conformance.NewCerts(t)
+	s := server.NewServer()
 	a := testsvc.NewArith()
 	if err := s.RegisterName("Arith", a, ""); err != nil {
 		t.Fatal(err)
 	}
-	ln := listen(t, srvTLS)
+	ln := listen(t, certs.ServerTLS())
 	testsvc.ServeOn(t, s, ln)
-	opt := client.DefaultOption
-	opt.TLSConfig = cliTLS
-	opt.Dialers = map[string]client.DialFunc{"quic": briskquic.Dial(nil)}
-	return &env{s: s, a: a, addr: ln.Addr().String(), opt: opt}
+	return &env{s: s, a: a, addr: ln.Addr().String(), opt: dialOption(certs.ClientTLS())}
 }
 
-// connect dials the env's server over QUIC with opt, closing the client at cleanup.
-func connect(t testing.TB, addr string, opt client.Option) *client.Client {
+// connect dials the env's server, closing the client at cleanup.
+func (e *env) connect(t testing.TB) *client.Client {
 	t.Helper()
-	c := client.NewClient(opt)
-	if err := c.Connect("quic", addr); err != nil {
-		t.Fatalf("connect %s: %v", addr, err)
+	c := client.NewClient(e.opt)
+	if err := c.Connect(briskquic.Network, e.addr); err != nil {
+		t.Fatalf("connect %s: %v", e.addr, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
@@ -112,39 +75,4 @@ func freeUDPAddr(t testing.TB) string {
 	addr := pc.LocalAddr().String()
 	_ = pc.Close()
 	return addr
-}
-
-// recordingDial wraps a DialFunc so that the bytes read on its connections are kept.
-type recordingDial struct {
-	mu   sync.Mutex
-	read []byte
-}
-
-func (r *recordingDial) wrap(dial client.DialFunc) client.DialFunc {
-	return func(ctx context.Context, network, address string, opt *client.Option) (net.Conn, error) {
-		nc, err := dial(ctx, network, address, opt)
-		if err != nil {
-			return nil, err
-		}
-		return &recordingConn{Conn: nc, r: r}, nil
-	}
-}
-
-func (r *recordingDial) frames() [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return testsvc.SplitFrames(append([]byte(nil), r.read...))
-}
-
-type recordingConn struct {
-	net.Conn
-	r *recordingDial
-}
-
-func (c *recordingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.r.mu.Lock()
-	c.r.read = append(c.r.read, p[:n]...)
-	c.r.mu.Unlock()
-	return n, err
 }
