@@ -77,13 +77,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	kcpgo "github.com/xtaci/kcp-go/v5"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/acceptq"
 	"github.com/brisk-rpc/brisk/protocol"
 	"github.com/brisk-rpc/brisk/server"
 )
@@ -281,92 +281,69 @@ func Listen(opts ...Option) server.ListenFunc {
 			_ = pc.Close()
 			return nil, err
 		}
-		l := &listener{
-			cfg:         cfg,
-			tls:         tlsConf,
-			pc:          pc,
-			kl:          kl,
-			conns:       make(chan net.Conn),
-			done:        make(chan struct{}),
-			failed:      make(chan struct{}),
-			handshaking: make(map[*conn]struct{}),
-		}
-		l.wg.Add(1)
+		l := &listener{cfg: cfg, tls: tlsConf, pc: pc, kl: kl, loopDone: make(chan struct{})}
+		l.q = acceptq.New(l.closeSocket)
 		go l.acceptLoop()
 		return l, nil
 	}
 }
 
+// listener takes sessions from kcp-go, wraps them in TLS (each handshake in a goroutine)
+// when the server has a TLS config, and hands them to Accept through q, which also keeps
+// the UDP socket open until the last accepted session has closed.
 type listener struct {
-	cfg   *config
-	tls   *tls.Config
-	pc    net.PacketConn
-	kl    *kcpgo.Listener
-	conns chan net.Conn
-	done  chan struct{} // closed by Close
-	wg    sync.WaitGroup
-
-	mu          sync.Mutex
-	closed      bool
-	err         error              // why accepting ended, if not Close
-	live        int                // sessions handed on (or being handshaken) and not yet closed
-	released    bool               // the socket is closed
-	failed      chan struct{}      // closed when err is set
-	handshaking map[*conn]struct{} // sessions in their TLS handshake
+	cfg      *config
+	tls      *tls.Config
+	pc       net.PacketConn
+	kl       *kcpgo.Listener
+	q        *acceptq.Queue
+	loopDone chan struct{} // closed when acceptLoop returns
 }
 
 // acceptLoop takes sessions from kcp-go until the socket is closed. After Close it
 // closes every session that still arrives (KCP has no way to refuse one).
 func (l *listener) acceptLoop() {
-	defer l.wg.Done()
+	defer close(l.loopDone)
 	for {
 		s, err := l.kl.AcceptKCP()
 		if err != nil {
-			l.mu.Lock()
-			if !l.closed && l.err == nil {
-				l.err = err
-				close(l.failed)
-			}
-			l.mu.Unlock()
+			l.q.Fail(err) // ignored if the listener was closed
 			l.drain()
 			return
 		}
-		l.mu.Lock()
-		if l.closed || l.err != nil {
-			l.mu.Unlock()
+		if !l.q.Admit() {
 			_ = s.Close()
 			continue
 		}
-		l.live++
-		l.mu.Unlock()
 		l.cfg.tune(s)
-		c := newConn(s, l.release)
+		c := newConn(s, l.q.Release)
 		if l.tls == nil {
-			l.handOn(c)
+			if !l.q.Deliver(c) {
+				_ = c.Close()
+			}
 			continue
 		}
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			tc := tls.Server(c, l.tls)
-			_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
-			l.mu.Lock()
-			if l.closed {
-				_ = c.SetDeadline(time.Unix(1, 0))
-			}
-			l.handshaking[c] = struct{}{}
-			l.mu.Unlock()
-			err := tc.Handshake()
-			l.mu.Lock()
-			delete(l.handshaking, c)
-			l.mu.Unlock()
-			if err != nil {
-				_ = c.Close()
-				return
-			}
-			_ = c.SetDeadline(time.Time{})
-			l.handOn(tc)
-		}()
+		if !l.q.Go(func(ctx context.Context) { l.handshake(ctx, c) }) {
+			_ = c.Close()
+		}
+	}
+}
+
+// handshake runs the server side of TLS over c, bounded by HandshakeTimeout and ended by
+// the listener's Close, and hands the TLS connection to Accept.
+func (l *listener) handshake(ctx context.Context, c *conn) {
+	tc := tls.Server(c, l.tls)
+	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	err := tc.Handshake()
+	stop()
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	if !l.q.Deliver(tc) {
+		_ = tc.Close()
 	}
 }
 
@@ -385,72 +362,22 @@ func (l *listener) drain() {
 	}
 }
 
-func (l *listener) handOn(c net.Conn) {
-	select {
-	case l.conns <- c:
-	case <-l.done:
-		_ = c.Close()
-	}
-}
-
-// release is called once for every session counted in live when it is closed.
-func (l *listener) release() {
-	l.mu.Lock()
-	l.live--
-	last := l.closed && l.live == 0 && !l.released
-	if last {
-		l.released = true
-	}
-	l.mu.Unlock()
-	if last {
-		l.closeSocket()
-	}
-}
-
-// closeSocket ends kcp-go's read loop and the accept loop.
+// closeSocket ends kcp-go's read loop and the accept loop, and waits for the latter; the
+// Queue calls it once, when the listener is closed and its last accepted session has
+// closed.
 func (l *listener) closeSocket() {
 	_ = l.pc.Close()
 	_ = l.kl.Close()
+	<-l.loopDone
 }
 
 // Accept returns the next session (after its TLS handshake, with TLS).
-func (l *listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	case <-l.failed:
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return nil, l.err
-	}
-}
+func (l *listener) Accept() (net.Conn, error) { return l.q.Accept() }
 
-// Close stops accepting and closes the sessions not yet returned by Accept. Sessions
-// already returned keep working; the socket is closed with the last of them.
-func (l *listener) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return net.ErrClosed
-	}
-	l.closed = true
-	close(l.done)
-	for c := range l.handshaking {
-		_ = c.SetDeadline(time.Unix(1, 0))
-	}
-	last := l.live == 0 && !l.released
-	if last {
-		l.released = true
-	}
-	l.mu.Unlock()
-	if last {
-		l.closeSocket()
-		l.wg.Wait()
-	}
-	return nil
-}
+// Close stops accepting, ends the TLS handshakes in progress and closes the sessions not
+// yet returned by Accept. Sessions already returned keep working; the socket is closed
+// with the last of them.
+func (l *listener) Close() error { return l.q.Close() }
 
 // Addr returns the UDP address the listener is bound to.
 func (l *listener) Addr() net.Addr { return l.pc.LocalAddr() }

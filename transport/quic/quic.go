@@ -68,6 +68,7 @@ import (
 	quicgo "github.com/quic-go/quic-go"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/acceptq"
 	"github.com/brisk-rpc/brisk/server"
 )
 
@@ -160,58 +161,41 @@ func Listen(cfg *quicgo.Config) server.ListenFunc {
 			_ = pc.Close()
 			return nil, err
 		}
-		l := &listener{
-			pc:    pc,
-			tr:    tr,
-			ql:    ql,
-			conns: make(chan net.Conn),
-			done:  make(chan struct{}),
-		}
-		l.ctx, l.cancel = context.WithCancel(context.Background())
-		l.wg.Add(1)
-		go l.acceptLoop()
+		l := &listener{pc: pc, tr: tr, ql: ql}
+		l.q = acceptq.New(l.closeTransport)
+		l.q.Go(l.acceptLoop)
 		return l, nil
 	}
 }
 
 // listener accepts QUIC connections and, in a goroutine per connection, their first
-// stream; connections whose stream is open are handed to Accept through conns.
+// stream; connections whose stream is open are handed to Accept through q, which also
+// keeps the UDP socket open until the last accepted connection has closed.
 type listener struct {
-	pc     net.PacketConn
-	tr     *quicgo.Transport
-	ql     *quicgo.Listener
-	conns  chan net.Conn
-	done   chan struct{} // closed by Close
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the accept loop and the stream acceptors
-
-	mu       sync.Mutex
-	err      error // why the accept loop ended, if not Close
-	closed   bool
-	live     int  // connections returned by Accept and not yet finished closing
-	released bool // the transport and socket are closed
+	pc net.PacketConn
+	tr *quicgo.Transport
+	ql *quicgo.Listener
+	q  *acceptq.Queue
 }
 
-func (l *listener) acceptLoop() {
-	defer l.wg.Done()
+// acceptLoop accepts QUIC connections until the listener is closed (ctx ends) or the
+// socket fails.
+func (l *listener) acceptLoop(ctx context.Context) {
 	for {
-		qc, err := l.ql.Accept(l.ctx)
+		qc, err := l.ql.Accept(ctx)
 		if err != nil {
-			if l.ctx.Err() == nil {
+			if ctx.Err() == nil {
 				// The socket failed: nothing more will come. Accept reports it.
-				l.mu.Lock()
-				l.err = err
-				l.mu.Unlock()
-				l.cancel()
+				l.q.Fail(err)
 			}
 			// After quic.Listener.Close, Accept returns the connections already queued
 			// before ErrServerClosed; close them.
 			l.drainQueued()
 			return
 		}
-		l.wg.Add(1)
-		go l.acceptStream(qc)
+		if !l.q.Go(func(ctx context.Context) { l.acceptStream(ctx, qc) }) {
+			_ = qc.CloseWithError(appCloseCode, "listener closed")
+		}
 	}
 }
 
@@ -228,93 +212,37 @@ func (l *listener) drainQueued() {
 }
 
 // acceptStream waits for qc's first stream and hands the connection to Accept.
-func (l *listener) acceptStream(qc *quicgo.Conn) {
-	defer l.wg.Done()
-	st, err := qc.AcceptStream(l.ctx)
+func (l *listener) acceptStream(ctx context.Context, qc *quicgo.Conn) {
+	st, err := qc.AcceptStream(ctx)
 	if err != nil {
 		_ = qc.CloseWithError(appCloseCode, "")
 		return
 	}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if !l.q.Admit() {
 		st.CancelRead(0)
 		_ = qc.CloseWithError(appCloseCode, "listener closed")
 		return
 	}
-	l.live++ // counted before it can be returned, so the socket outlives it
-	l.mu.Unlock()
-	c := newConn(qc, st, l.release)
-	select {
-	case l.conns <- c:
-	case <-l.done:
+	c := newConn(qc, st, l.q.Release)
+	if !l.q.Deliver(c) {
 		c.abort()
 	}
 }
 
-// release is called once for every connection counted in live when it has closed.
-func (l *listener) release() {
-	l.mu.Lock()
-	l.live--
-	last := l.closed && l.live == 0 && !l.released
-	if last {
-		l.released = true
-	}
-	l.mu.Unlock()
-	if last {
-		l.closeTransport()
-	}
-}
-
+// closeTransport closes the QUIC transport and its UDP socket; the Queue calls it once,
+// when the listener is closed and its last accepted connection has finished closing.
 func (l *listener) closeTransport() {
 	_ = l.tr.Close()
 	_ = l.pc.Close()
 }
 
 // Accept returns the next connection whose stream is open.
-func (l *listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	case <-l.ctx.Done():
-		l.mu.Lock()
-		err := l.err
-		l.mu.Unlock()
-		if err == nil {
-			err = net.ErrClosed
-		}
-		return nil, err
-	}
-}
+func (l *listener) Accept() (net.Conn, error) { return l.q.Accept() }
 
 // Close stops accepting, closes the connections not yet returned by Accept and waits for
 // the listener's goroutines. Connections already returned stay open; the UDP socket is
 // closed with the last of them.
-func (l *listener) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return net.ErrClosed
-	}
-	l.closed = true
-	close(l.done)
-	l.mu.Unlock()
-	l.cancel()
-	_ = l.ql.Close()
-	l.wg.Wait()
-	l.mu.Lock()
-	last := l.live == 0 && !l.released
-	if last {
-		l.released = true
-	}
-	l.mu.Unlock()
-	if last {
-		l.closeTransport()
-	}
-	return nil
-}
+func (l *listener) Close() error { return l.q.Close() }
 
 // Addr returns the UDP address the listener is bound to.
 func (l *listener) Addr() net.Addr { return l.pc.LocalAddr() }
