@@ -344,9 +344,15 @@ func (c *Client) send(ctx context.Context, call *Call, heartbeat bool) {
 		req.SetCompressType(protocol.Gzip)
 	}
 	req.Payload = payload
+	c.write(ctx, call, req, oneway)
+}
 
+// write gives req the next seq and writes it for call, registering call as pending unless
+// it is oneway; a oneway call ends once written. On any failure the call ends with the
+// error. Call's requests (send) and Invoke's (sendRaw) both go out here.
+func (c *Client) write(ctx context.Context, call *Call, req *protocol.Message, oneway bool) {
 	c.mu.Lock()
-	err = c.unusableLocked()
+	err := c.unusableLocked()
 	if err == nil && !oneway {
 		// A context that ended before the call is registered must end it here: a watcher
 		// that fired earlier found nothing to forget.
@@ -411,11 +417,15 @@ func (c *Client) setMetadata(ctx context.Context, req *protocol.Message) {
 		req.Metadata[protocol.AuthKey] = c.opt.AuthToken // a token given per call wins
 	}
 	if hasDeadline {
-		// Round up, so the handler's deadline is never before the caller's: the caller
-		// times out first and reports its own context error.
-		ms := (time.Until(deadline) + time.Millisecond - 1) / time.Millisecond
-		req.Metadata[protocol.ServerTimeout] = strconv.FormatInt(max(int64(ms), 1), 10)
+		req.Metadata[protocol.ServerTimeout] = strconv.FormatInt(timeoutMillis(deadline), 10)
 	}
+}
+
+// timeoutMillis is the __ServerTimeout sent for a deadline: the time left in milliseconds,
+// at least 1, rounded up so the handler's deadline is never before the caller's: the
+// caller times out first and reports its own context error.
+func timeoutMillis(deadline time.Time) int64 {
+	return max(int64((time.Until(deadline)+time.Millisecond-1)/time.Millisecond), 1)
 }
 
 // input is the connection's read loop: it matches responses to pending calls and delivers

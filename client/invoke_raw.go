@@ -3,12 +3,9 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/brisk-rpc/brisk/gateway"
-	"github.com/brisk-rpc/brisk/internal/wire"
 	"github.com/brisk-rpc/brisk/protocol"
 )
 
@@ -29,11 +26,13 @@ import (
 // context's error.
 func (c *Client) Invoke(ctx context.Context, req *protocol.Message) (*protocol.Message, error) {
 	if req == nil {
-		return nil, errors.New("brisk: Invoke with a nil request")
+		return nil, errNilRequest
 	}
 	resp, err, _ := c.invokeRaw(ctx, req, req.ServicePath)
 	return resp, err
 }
+
+var errNilRequest = errors.New("brisk: Invoke with a nil request")
 
 // invokeRaw is Invoke with the service path given apart (the XClient's); sent reports
 // whether the request may have reached the server.
@@ -43,23 +42,8 @@ func (c *Client) invokeRaw(ctx context.Context, req *protocol.Message, path stri
 	}
 	call := &Call{ServicePath: path, ServiceMethod: req.ServiceMethod, Done: make(chan *Call, 1), raw: true}
 	c.sendRaw(ctx, call, req)
-	if ctx.Done() != nil {
-		select {
-		case <-call.Done:
-		case <-ctx.Done():
-			if c.forget(call) {
-				return nil, ctx.Err(), true
-			}
-			<-call.Done
-		}
-	} else {
-		<-call.Done
-	}
-	if call.Error != nil {
-		if ctx.Done() != nil {
-			return nil, ctxErrAfter(ctx, call.Error), !call.unsent
-		}
-		return nil, call.Error, !call.unsent
+	if err, sent := c.wait(ctx, call); err != nil {
+		return nil, err, sent
 	}
 	if call.rawResp != nil {
 		call.rawResp.SetSeq(req.Seq())
@@ -78,40 +62,7 @@ func (c *Client) sendRaw(ctx context.Context, call *Call, req *protocol.Message)
 	m.SetMessageStatusType(protocol.Normal)
 	m.SetOneway(oneway)
 	m.Metadata = c.rawMetadata(ctx, req.Metadata)
-
-	c.mu.Lock()
-	err := c.unusableLocked()
-	if err == nil && !oneway {
-		err = ctx.Err()
-	}
-	if err != nil {
-		c.mu.Unlock()
-		call.Error = err
-		call.unsent = true
-		call.done()
-		return
-	}
-	seq := c.seq
-	c.seq++
-	call.seq = seq
-	if !oneway {
-		c.pending[seq] = call
-	}
-	w := c.w
-	c.mu.Unlock()
-
-	m.SetSeq(seq)
-	if err := w.WriteMessage(m); err != nil {
-		if oneway || c.forget(call) {
-			call.Error = &TransportError{Op: "write", Err: err}
-			call.unsent = errors.Is(err, wire.ErrNotWritten)
-			call.done()
-		}
-		return
-	}
-	if oneway {
-		call.done()
-	}
+	c.write(ctx, call, m, oneway)
 }
 
 // rawMetadata returns the metadata an Invoke request is sent with: md itself when nothing
@@ -134,7 +85,7 @@ func (c *Client) rawMetadata(ctx context.Context, md map[string]string) map[stri
 		out[protocol.AuthKey] = c.opt.AuthToken
 	}
 	if hasDeadline {
-		ms := max(int64((time.Until(deadline)+time.Millisecond-1)/time.Millisecond), 1)
+		ms := timeoutMillis(deadline)
 		if cur, err := strconv.ParseInt(out[protocol.ServerTimeout], 10, 64); err != nil || cur <= 0 || cur > ms {
 			out[protocol.ServerTimeout] = strconv.FormatInt(ms, 10)
 		}
@@ -167,7 +118,7 @@ func completeRaw(call *Call, msg *protocol.Message) {
 // gateway.ErrUnavailable.
 func (x *XClient) Invoke(ctx context.Context, req *protocol.Message) (*protocol.Message, error) {
 	if req == nil {
-		return nil, errors.New("brisk: Invoke with a nil request")
+		return nil, errNilRequest
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -178,14 +129,28 @@ func (x *XClient) Invoke(ctx context.Context, req *protocol.Message) (*protocol.
 	var resp *protocol.Message
 	var err error
 	if x.failMode == Failbackup && (!req.IsOneway() || req.IsHeartbeat()) {
-		resp, err = x.invokeBackup(ctx, req)
+		resp, err = backup(x, ctx, req.ServiceMethod, req.Payload,
+			func(ctx context.Context, e *Endpoint, results chan<- backupResult[*protocol.Message]) {
+				go func() {
+					resp, err, _ := x.invokeOn(ctx, e, req)
+					results <- backupResult[*protocol.Message]{resp, err}
+				}()
+			})
 	} else {
-		resp, err = x.invokeRetrying(ctx, req)
+		err = x.retrying(ctx, req.ServiceMethod, req.Payload, func(e *Endpoint) (err error, sent bool) {
+			resp, err, sent = x.invokeOn(ctx, e, req)
+			return err, sent
+		})
+	}
+	if resp != nil {
+		// The server answered: a service error travels in resp. (When no server could be
+		// picked after a shutting-down server's answer, that answer is returned.)
+		return resp, nil
 	}
 	if err != nil && (errors.Is(err, ErrNoServer) || errors.Is(err, ErrNoAvailableServer) || errors.Is(err, ErrShutdown)) {
 		err = unavailableError{err}
 	}
-	return resp, err
+	return nil, err
 }
 
 // unavailableError marks an XClient error that means no server could take the call.
@@ -217,148 +182,15 @@ func serviceErrorOf(resp *protocol.Message) error {
 	return ServiceError(resp.Metadata[protocol.ServiceError])
 }
 
-// invokeRetrying is Call's loop for a raw request.
-func (x *XClient) invokeRetrying(ctx context.Context, req *protocol.Message) (*protocol.Message, error) {
-	x.budget.deposit()
-	info := SelectInfo{Ctx: ctx, ServicePath: x.servicePath, ServiceMethod: req.ServiceMethod, Args: req.Payload}
-	idempotent := x.idempotent[req.ServiceMethod]
-	retries := x.opt.Retries
-	if x.failMode == Failfast {
-		retries = 0
-	}
-	var excludedBuf [4]*endpointState
-	excluded := excludedBuf[:0]
-	var e *Endpoint
-	var resp *protocol.Message
-	var err error
-	for attempt := 0; ; attempt++ {
-		if e == nil || x.failMode != Failtry {
-			var perr error
-			e, perr = x.pick(info, excluded)
-			if perr != nil {
-				if err != nil {
-					return nil, fmt.Errorf("%w (last error: %w)", perr, err)
-				}
-				if resp != nil {
-					return resp, nil // the last answer was a shutting-down server's
-				}
-				return nil, perr
-			}
-		}
-		var sent bool
-		resp, err, sent = x.invokeOn(ctx, e, req)
-		failure := err
-		if failure == nil {
-			failure = serviceErrorOf(resp)
-		}
-		if failure == nil || attempt >= retries || !retryable(ctx, failure, sent, idempotent) {
-			return resp, err
-		}
-		if sent && !x.budget.withdraw() {
-			return resp, err
-		}
-		if x.failMode == Failover {
-			excluded = append(excluded, e.endpointState)
-		}
-		if !x.backoff(ctx, attempt) {
-			return resp, err
-		}
-	}
-}
-
-// invokeOn is callOn for a raw request.
+// invokeOn makes one attempt of a raw request on e (see attemptOn). resp is the server's
+// response; err is the attempt's error, or resp's service error.
 func (x *XClient) invokeOn(ctx context.Context, e *Endpoint, req *protocol.Message) (resp *protocol.Message, err error, sent bool) {
-	e.inflight.Add(1)
-	defer e.callEnded()
-	c, err := e.conns.get(ctx, x, e)
-	if err != nil {
-		if ctx.Err() != nil {
-			e.breaker.release()
-			return nil, ctx.Err(), false
+	err, sent = x.attemptOn(ctx, e, func(c *Client) (err error, sent bool) {
+		resp, err, sent = c.invokeRaw(ctx, req, x.servicePath)
+		if err == nil {
+			err = serviceErrorOf(resp)
 		}
-		e.breaker.failure(time.Now().UnixNano())
-		return nil, err, false
-	}
-	start := time.Now()
-	resp, err, sent = c.invokeRaw(ctx, req, x.servicePath)
-	elapsed := time.Since(start)
-	switch {
-	case err == nil && serviceErrorOf(resp) == nil:
-		e.observe(elapsed)
-		e.breaker.success()
-	case err == nil:
-		e.breaker.success() // the server answered
-	case errors.Is(err, context.DeadlineExceeded):
-		e.observe(elapsed)
-		e.breaker.failure(time.Now().UnixNano())
-	case errors.Is(err, context.Canceled):
-		e.breaker.release()
-	default:
-		e.breaker.failure(time.Now().UnixNano())
-	}
+		return err, sent
+	})
 	return resp, err, sent
-}
-
-type rawResult struct {
-	resp *protocol.Message
-	err  error
-}
-
-// invokeBackup is callBackup for a raw request: the first answer (a reply or a service
-// error) wins and the other attempt is cancelled.
-func (x *XClient) invokeBackup(ctx context.Context, req *protocol.Message) (*protocol.Message, error) {
-	info := SelectInfo{Ctx: ctx, ServicePath: x.servicePath, ServiceMethod: req.ServiceMethod, Args: req.Payload}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make(chan rawResult, 2)
-	var tried []*endpointState
-	launch := func() error {
-		e, err := x.pick(info, tried)
-		if err != nil {
-			return err
-		}
-		tried = append(tried, e.endpointState)
-		go func() {
-			resp, err, _ := x.invokeOn(ctx, e, req)
-			results <- rawResult{resp, err}
-		}()
-		return nil
-	}
-	if err := launch(); err != nil {
-		return nil, err
-	}
-	outstanding := 1
-	timer := time.NewTimer(x.opt.BackupLatency)
-	defer timer.Stop()
-	var lastErr error
-	backupSent := false
-	for outstanding > 0 {
-		select {
-		case <-timer.C:
-			if !backupSent {
-				backupSent = true
-				if launch() == nil {
-					outstanding++
-				}
-			}
-			continue
-		case r := <-results:
-			outstanding--
-			if r.err == nil || ctx.Err() != nil {
-				cancel()
-				for ; outstanding > 0; outstanding-- {
-					<-results
-				}
-				return r.resp, r.err
-			}
-			lastErr = r.err
-			if !backupSent {
-				backupSent = true
-				if launch() == nil {
-					outstanding++
-				}
-			}
-		}
-	}
-	return nil, lastErr
 }

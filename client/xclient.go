@@ -265,9 +265,21 @@ func (x *XClient) Call(ctx context.Context, serviceMethod string, args, reply an
 	if x.failMode == Failbackup && reply != nil {
 		return x.callBackup(ctx, serviceMethod, args, reply)
 	}
+	return x.retrying(ctx, serviceMethod, args, func(e *Endpoint) (error, bool) {
+		return x.callOn(ctx, e, serviceMethod, args, reply)
+	})
+}
+
+// retrying makes attempts on servers chosen by the selector until one succeeds or the fail
+// mode, the retry budget or ctx says to stop, and returns the last attempt's error. attempt
+// makes one attempt on e and returns its error (a ServiceError when the server answered
+// with one) and whether the request may have reached the server. When no server can be
+// picked, the error says so, wrapping the last attempt's error if there was one. Call and
+// Invoke both retry here; args is what the selector sees as SelectInfo.Args.
+func (x *XClient) retrying(ctx context.Context, method string, args any, attempt func(e *Endpoint) (err error, sent bool)) error {
 	x.budget.deposit()
-	info := SelectInfo{Ctx: ctx, ServicePath: x.servicePath, ServiceMethod: serviceMethod, Args: args}
-	idempotent := x.idempotent[serviceMethod]
+	info := SelectInfo{Ctx: ctx, ServicePath: x.servicePath, ServiceMethod: method, Args: args}
+	idempotent := x.idempotent[method]
 	retries := x.opt.Retries
 	if x.failMode == Failfast {
 		retries = 0
@@ -276,7 +288,7 @@ func (x *XClient) Call(ctx context.Context, serviceMethod string, args, reply an
 	excluded := excludedBuf[:0]
 	var e *Endpoint
 	var err error
-	for attempt := 0; ; attempt++ {
+	for n := 0; ; n++ {
 		if e == nil || x.failMode != Failtry {
 			var perr error
 			e, perr = x.pick(info, excluded)
@@ -288,8 +300,8 @@ func (x *XClient) Call(ctx context.Context, serviceMethod string, args, reply an
 			}
 		}
 		var sent bool
-		err, sent = x.callOn(ctx, e, serviceMethod, args, reply)
-		if err == nil || attempt >= retries || !retryable(ctx, err, sent, idempotent) {
+		err, sent = attempt(e)
+		if err == nil || n >= retries || !retryable(ctx, err, sent, idempotent) {
 			return err
 		}
 		// A request that was never written runs the handler at most once wherever it
@@ -300,7 +312,7 @@ func (x *XClient) Call(ctx context.Context, serviceMethod string, args, reply an
 		if x.failMode == Failover {
 			excluded = append(excluded, e.endpointState)
 		}
-		if !x.backoff(ctx, attempt) {
+		if !x.backoff(ctx, n) {
 			return err
 		}
 	}
@@ -309,6 +321,16 @@ func (x *XClient) Call(ctx context.Context, serviceMethod string, args, reply an
 // callOn makes one attempt on e, keeping its load figures and breaker up to date. sent
 // reports whether the request may have reached the server.
 func (x *XClient) callOn(ctx context.Context, e *Endpoint, method string, args, reply any) (err error, sent bool) {
+	return x.attemptOn(ctx, e, func(c *Client) (error, bool) {
+		return c.invoke(ctx, x.servicePath, method, args, reply)
+	})
+}
+
+// attemptOn makes one attempt on e with do over one of e's connections, keeping e's load
+// figures and breaker up to date. do returns the attempt's error (a ServiceError when the
+// server answered with one) and whether the request may have reached the server; so does
+// attemptOn. callOn and invokeOn both attempt here.
+func (x *XClient) attemptOn(ctx context.Context, e *Endpoint, do func(c *Client) (err error, sent bool)) (err error, sent bool) {
 	// Counted before taking a connection, so that a server leaving the list (retire)
 	// either sees this call and leaves its connection open, or closes it before the
 	// call takes it, in which case the call fails unsent and may go elsewhere.
@@ -324,7 +346,7 @@ func (x *XClient) callOn(ctx context.Context, e *Endpoint, method string, args, 
 		return err, false
 	}
 	start := time.Now()
-	err, sent = c.invoke(ctx, x.servicePath, method, args, reply)
+	err, sent = do(c)
 	elapsed := time.Since(start)
 	switch {
 	case err == nil:
@@ -396,13 +418,42 @@ func (x *XClient) backoff(ctx context.Context, attempt int) bool {
 	}
 }
 
-// callBackup is Failbackup: ask one server, and a second if the first is slow; the first
-// success wins and the other call is cancelled.
+// callBackup is Failbackup for Call: each attempt decodes into a reply of its own, and the
+// winner's is copied into reply.
 func (x *XClient) callBackup(ctx context.Context, method string, args, reply any) error {
+	r, err := backup(x, ctx, method, args, func(ctx context.Context, e *Endpoint, results chan<- backupResult[any]) {
+		r := newReplyLike(reply)
+		go func() {
+			err, _ := x.callOn(ctx, e, method, args, r)
+			results <- backupResult[any]{r, err}
+		}()
+	})
+	if err == nil {
+		setReply(reply, r)
+	}
+	return err
+}
+
+// backupResult is the outcome of one Failbackup attempt: its result and error (a
+// ServiceError when the server answered with one).
+type backupResult[T any] struct {
+	v   T
+	err error
+}
+
+// backup is Failbackup: ask one server, and a second if the first has not answered within
+// BackupLatency or failed without an answer; the first answer (a success or a service
+// error) wins and the other attempt is cancelled. Otherwise the last error is returned.
+// start launches one attempt on e, on a goroutine of its own that sends the outcome to
+// results. Call and Invoke both race here; args is what the selector sees as
+// SelectInfo.Args.
+func backup[T any](x *XClient, ctx context.Context, method string, args any,
+	start func(ctx context.Context, e *Endpoint, results chan<- backupResult[T])) (T, error) {
+	var zero T
 	info := SelectInfo{Ctx: ctx, ServicePath: x.servicePath, ServiceMethod: method, Args: args}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make(chan attemptResult, 2)
+	results := make(chan backupResult[T], 2)
 	var tried []*endpointState
 	launch := func() error {
 		e, err := x.pick(info, tried)
@@ -410,15 +461,11 @@ func (x *XClient) callBackup(ctx context.Context, method string, args, reply any
 			return err
 		}
 		tried = append(tried, e.endpointState)
-		r := newReplyLike(reply)
-		go func() {
-			err, _ := x.callOn(ctx, e, method, args, r)
-			results <- attemptResult{r, err}
-		}()
+		start(ctx, e, results)
 		return nil
 	}
 	if err := launch(); err != nil {
-		return err
+		return zero, err
 	}
 	outstanding := 1
 	timer := time.NewTimer(x.opt.BackupLatency)
@@ -437,18 +484,15 @@ func (x *XClient) callBackup(ctx context.Context, method string, args, reply any
 			continue
 		case r := <-results:
 			outstanding--
-			if r.err == nil {
-				setReply(reply, r.reply)
+			if r.err == nil || IsServiceError(r.err) || ctx.Err() != nil {
 				cancel()
-				x.drain(results, outstanding)
-				return nil
+				// Wait for the cancelled attempt so no goroutine outlives the call.
+				for ; outstanding > 0; outstanding-- {
+					<-results
+				}
+				return r.v, r.err
 			}
 			lastErr = r.err
-			if IsServiceError(r.err) || ctx.Err() != nil {
-				cancel()
-				x.drain(results, outstanding)
-				return r.err
-			}
 			if !backupSent {
 				// The first server failed fast: ask another at once.
 				backupSent = true
@@ -458,19 +502,7 @@ func (x *XClient) callBackup(ctx context.Context, method string, args, reply any
 			}
 		}
 	}
-	return lastErr
-}
-
-type attemptResult struct {
-	reply any
-	err   error
-}
-
-// drain waits for the cancelled attempts so no goroutine outlives the call.
-func (x *XClient) drain(results <-chan attemptResult, n int) {
-	for ; n > 0; n-- {
-		<-results
-	}
+	return zero, lastErr
 }
 
 // newReplyLike returns a new value of reply's type, so concurrent attempts never share
