@@ -120,6 +120,17 @@ func (q *pushQueue) enqueue(m *protocol.Message) error {
 		}
 	}()
 	q.mu.Lock()
+	if len(q.queue) == 0 && !q.running && q.c.w.Backlog() < q.policy.HighWater {
+		// The client keeps up: hand the frame to the connection at once (without waiting
+		// for the socket), so a push sent by a handler goes out before that handler's
+		// reply, as with rpcx.
+		q.seq++
+		m.SetSeq(q.seq)
+		q.sent.Add(1)
+		err := q.c.w.WriteMessageAsync(m)
+		q.mu.Unlock()
+		return err
+	}
 	for len(q.queue) >= q.policy.Queue {
 		switch q.policy.OnFull {
 		case PushDropOldest:
@@ -192,6 +203,6 @@ func (q *pushQueue) run() {
 		}
 		q.sent.Add(1) // under mu, so PushStats always adds up
 		q.mu.Unlock()
-		_ = q.c.w.WriteMessage(m) // a failure closes the connection, which its reader notices
+		_ = q.c.w.WriteMessageAsync(m) // a failure closes the connection, which its reader notices
 	}
 }

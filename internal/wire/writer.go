@@ -75,6 +75,25 @@ func (fw *Writer) WriteMessage(m *protocol.Message) error {
 	return fw.finishLocked(err)
 }
 
+// WriteMessageAsync appends m's frame after every frame appended before it and returns at
+// once: a goroutine writes it if none is writing. Unlike WriteMessage it never blocks on
+// the connection, so a slow peer cannot hold the caller (server pushes use it).
+func (fw *Writer) WriteMessageAsync(m *protocol.Message) error {
+	fw.mu.Lock()
+	if fw.err != nil {
+		err := fw.err
+		fw.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrNotWritten, err)
+	}
+	fw.pending = m.AppendFrame(fw.pending)
+	if !fw.flushing {
+		fw.flushing = true
+		go fw.flushRest()
+	}
+	fw.mu.Unlock()
+	return nil
+}
+
 // flushRest writes batches until nothing is pending, then gives up the flusher role.
 func (fw *Writer) flushRest() {
 	fw.mu.Lock()
