@@ -7,7 +7,8 @@
 // XClient. Consistent hashing on the player id keeps each player's stats on one server;
 // Failover moves calls when a server fails. Halfway through, one server drains: it marks
 // itself inactive in etcd, the GameServer stops choosing it, and it shuts down and leaves
-// the registry, without a failed call. It prints each step, how many calls were made, their
+// the registry, without a failed call. Every server pushes live rank changes (a new top
+// score) to the GameServer, which subscribed to them. It prints each step, how many calls were made, their
 // latency and how they spread over the servers:
 //
 //	go run ./game                 (from examples/; make demo does this)
@@ -20,6 +21,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +39,7 @@ import (
 
 	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/discovery"
+	"github.com/brisk-rpc/brisk/protocol"
 	"github.com/brisk-rpc/brisk/registry"
 	"github.com/brisk-rpc/brisk/registry/etcd"
 	"github.com/brisk-rpc/brisk/registry/etcd/embedded"
@@ -50,6 +53,9 @@ const basePath = "/brisk_demo"
 
 // serviceName is the service the GameServer calls.
 const serviceName = "PlayerStatsService"
+
+// rankTopic is the push topic of live rank changes.
+const rankTopic = "ranks"
 
 // MatchResult is one player's outcome of one match.
 type MatchResult struct {
@@ -74,9 +80,17 @@ type PlayerStats struct {
 
 // PlayerStatsService keeps every player's totals in memory.
 type PlayerStatsService struct {
-	calls atomic.Int64
-	mu    sync.Mutex
-	stats map[int64]*PlayerStats
+	calls  atomic.Int64
+	mu     sync.Mutex
+	stats  map[int64]*PlayerStats
+	best   int              // the top score on this server
+	onRank func(RankChange) // told of every new top score (the server pushes it)
+}
+
+// RankChange is pushed to subscribed GameServers when a player takes the top score.
+type RankChange struct {
+	PlayerID int64
+	Score    int
 }
 
 // UpdatePlayerStats records a match result and replies with the player's new score.
@@ -100,6 +114,10 @@ func (s *PlayerStatsService) UpdatePlayerStats(ctx context.Context, r *MatchResu
 	}
 	p.Score = 10*p.Kills - 5*p.Deaths + 50*p.Wins
 	*score = p.Score
+	if p.Score > s.best && s.onRank != nil {
+		s.best = p.Score
+		s.onRank(RankChange{PlayerID: p.ID, Score: p.Score}) // under mu: pushes keep score order
+	}
 	return nil
 }
 
@@ -154,6 +172,11 @@ func newNode(addr string, reg *registry.Registrar) (*node, error) {
 	}
 	n := &node{addr: addr, srv: server.NewServer(opts...), reg: reg,
 		svc: &PlayerStatsService{stats: map[int64]*PlayerStats{}}}
+	n.svc.onRank = func(rc RankChange) {
+		data, _ := json.Marshal(rc)
+		// A GameServer that cannot keep up is handled by the server's push policy.
+		_, _ = n.srv.Publish(rankTopic, serviceName, "RankChanged", nil, data)
+	}
 	if err := n.srv.RegisterName(serviceName, n.svc, "weight=1"); err != nil {
 		_ = n.srv.Close()
 		return nil, err
@@ -257,6 +280,12 @@ func runCluster(out io.Writer, etcdAddr string, n, players int, duration time.Du
 		return err
 	}
 	fmt.Fprintf(out, "GameServer: discovered %d servers in etcd: %v\n", len(list), list)
+	ranks, err := subscribeRanks(list)
+	if err != nil {
+		return err
+	}
+	defer ranks.close()
+	fmt.Fprintf(out, "GameServer: subscribed to live rank changes (topic %q) on every server\n", rankTopic)
 
 	// Halfway through, the last server drains and leaves while the players go on.
 	leaving := nodes[len(nodes)-1]
@@ -269,7 +298,56 @@ func runCluster(out io.Writer, etcdAddr string, n, players int, duration time.Du
 	if err := <-drained; err != nil {
 		return err
 	}
+	pushes, outOfOrder := ranks.report()
+	fmt.Fprintf(out, "GameServer: received %d live rank pushes, %d out of order\n", pushes, outOfOrder)
+	if outOfOrder > 0 {
+		return fmt.Errorf("%d rank pushes arrived out of order", outOfOrder)
+	}
 	return nil
+}
+
+// rankWatch holds the GameServer's subscriptions: one connection per PlayerStatsService
+// server, whose pushes it counts and checks for order (each server's top score only rises).
+type rankWatch struct {
+	clients    []*client.Client
+	received   atomic.Int64
+	outOfOrder atomic.Int64
+}
+
+func subscribeRanks(list []discovery.Server) (*rankWatch, error) {
+	w := &rankWatch{}
+	for _, srv := range list {
+		best := 0 // read and written only by this connection's read loop
+		opt := client.DefaultOption
+		opt.PushHandler = func(m *protocol.Message) {
+			var rc RankChange
+			if json.Unmarshal(m.Payload, &rc) != nil || rc.Score <= best {
+				w.outOfOrder.Add(1)
+			}
+			best = rc.Score
+			w.received.Add(1)
+		}
+		c := client.NewClient(opt)
+		if err := c.Connect(srv.Network, srv.Address); err != nil {
+			w.close()
+			return nil, err
+		}
+		w.clients = append(w.clients, c)
+		var ok bool
+		if err := c.Call(context.Background(), protocol.PushService+".Subscribe", rankTopic, &ok); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func (w *rankWatch) report() (int64, int64) { return w.received.Load(), w.outOfOrder.Load() }
+
+func (w *rankWatch) close() {
+	for _, c := range w.clients {
+		_ = c.Close()
+	}
 }
 
 // drain takes nd out of service the graceful way: mark it inactive in the registry, wait

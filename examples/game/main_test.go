@@ -19,7 +19,7 @@ func TestClusterGame(t *testing.T) {
 	if err := runCluster(&out, "", 3, 8, time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"discovered 3 servers", "draining", "its etcd entry is deleted", "failed: 0"} {
+	for _, want := range []string{"discovered 3 servers", "draining", "its etcd entry is deleted", "failed: 0", "live rank pushes, 0 out of order"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
