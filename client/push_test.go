@@ -129,3 +129,30 @@ func TestCloseWhilePushBlocked(t *testing.T) {
 		t.Fatalf("pending call: %v, want ErrShutdown", done.Error)
 	}
 }
+
+func TestSubscribe(t *testing.T) {
+	s, _, addr := testsvc.NewArithServer(t)
+	ch := make(chan *protocol.Message, 16)
+	opt := client.DefaultOption
+	opt.PushChan = ch
+	c := testsvc.Connect(t, addr, opt)
+	ctx := context.Background()
+	if err := c.Subscribe(ctx, "ranks"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Publish("ranks", "Game", "Rank", nil, []byte("1")); err != nil || n != 1 {
+		t.Fatalf("publish: %d, %v", n, err)
+	}
+	if m := testsvc.Recv(t, ch, "the push"); string(m.Payload) != "1" {
+		t.Fatalf("push %q", m.Payload)
+	}
+	if err := c.Unsubscribe(ctx, "ranks"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Publish("ranks", "Game", "Rank", nil, []byte("2")); n != 0 {
+		t.Fatalf("published to %d connections after Unsubscribe", n)
+	}
+	if err := c.Subscribe(ctx, ""); err == nil {
+		t.Fatal("subscribed to an empty topic")
+	}
+}

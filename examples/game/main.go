@@ -333,8 +333,7 @@ func subscribeRanks(list []discovery.Server) (*rankWatch, error) {
 			return nil, err
 		}
 		w.clients = append(w.clients, c)
-		var ok bool
-		if err := c.Call(context.Background(), protocol.PushService+".Subscribe", rankTopic, &ok); err != nil {
+		if err := c.Subscribe(context.Background(), rankTopic); err != nil {
 			w.close()
 			return nil, err
 		}
