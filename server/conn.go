@@ -75,6 +75,12 @@ func (c *conn) serve(br *bufio.Reader) {
 			continue
 		}
 		c.received.Add(1)
+		if lim := s.maxBacklog; lim > 0 && c.w.Queued() > lim {
+			// The client sends requests but does not read the answers: stop reading its
+			// requests until they drain (TCP backpressure), instead of buffering answers
+			// without bound.
+			_ = c.w.WaitBelow(c.ctx.Done(), lim)
+		}
 		c.inflight.Add(1)
 		n := c.running.Add(1)
 		if c.draining.Load() {

@@ -63,6 +63,12 @@ func WithReadTimeout(d time.Duration) Option { return func(s *Server) { s.readTi
 // WithCodecs replaces the table of codecs the server decodes requests with.
 func WithCodecs(set *codec.Set) Option { return func(s *Server) { s.codecs = set } }
 
+// WithMaxWriteBacklog bounds the answers a connection may have waiting to be sent (default
+// 16 MiB): past it the server stops reading that client's requests until the client reads,
+// so a client that never reads cannot make the server buffer without limit. 0 or less
+// removes the bound.
+func WithMaxWriteBacklog(n int) Option { return func(s *Server) { s.maxBacklog = n } }
+
 // WithReadBufferSize sets the per-connection read buffer (default 32 KiB).
 func WithReadBufferSize(n int) Option { return func(s *Server) { s.readBufferSize = n } }
 
@@ -85,6 +91,7 @@ type Server struct {
 	connHooks      []ConnHooks
 	maxPerConn     int64
 	pushPolicy     PushPolicy
+	maxBacklog     int
 	topicMu        sync.RWMutex
 	topics         map[string]map[*conn]struct{}
 	httpSet        bool
@@ -110,6 +117,7 @@ func NewServer(opts ...Option) *Server {
 		logger:         slog.New(slog.DiscardHandler),
 		codecs:         codec.NewSet(),
 		readBufferSize: 32 << 10,
+		maxBacklog:     16 << 20,
 		listeners:      make(map[net.Listener]struct{}),
 		conns:          make(map[net.Conn]*conn),
 		sniffing:       make(map[net.Conn]struct{}),

@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/brisk-rpc/brisk/protocol"
 )
@@ -33,6 +34,7 @@ type Writer struct {
 	closeAfter bool
 	err        error
 	writing    int           // bytes of the batch being written
+	queued     atomic.Int64  // bytes appended and not yet written, readable without mu
 	progress   chan struct{} // closed when a batch is written or the writer fails; nil if nobody waits
 }
 
@@ -52,7 +54,9 @@ func (fw *Writer) WriteMessage(m *protocol.Message) error {
 		fw.mu.Unlock()
 		return fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
+	n := len(fw.pending)
 	fw.pending = m.AppendFrame(fw.pending)
+	fw.queued.Add(int64(len(fw.pending) - n))
 	if fw.flushing {
 		fw.mu.Unlock()
 		return nil
@@ -85,7 +89,9 @@ func (fw *Writer) WriteMessageAsync(m *protocol.Message) error {
 		fw.mu.Unlock()
 		return fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
+	n := len(fw.pending)
 	fw.pending = m.AppendFrame(fw.pending)
+	fw.queued.Add(int64(len(fw.pending) - n))
 	if !fw.flushing {
 		fw.flushing = true
 		go fw.flushRest()
@@ -113,6 +119,7 @@ func (fw *Writer) writeBatchLocked() error {
 	_, err := fw.w.Write(buf)
 	fw.mu.Lock()
 	fw.writing = 0
+	fw.queued.Add(-int64(len(buf)))
 	fw.wakeLocked()
 	if cap(buf) <= maxKeptBuffer {
 		fw.spare = buf[:0]
@@ -122,6 +129,7 @@ func (fw *Writer) writeBatchLocked() error {
 	if err != nil {
 		fw.err = err
 		fw.pending = nil
+		fw.queued.Store(0)
 	}
 	return err
 }
@@ -168,6 +176,10 @@ func (fw *Writer) Fail(err error) {
 	fw.wakeLocked()
 	fw.mu.Unlock()
 }
+
+// Queued is Backlog read without locking (it may be a moment behind): cheap enough to check
+// before every request.
+func (fw *Writer) Queued() int { return int(fw.queued.Load()) }
 
 // Backlog returns the bytes handed to the writer and not yet accepted by the connection:
 // a peer that reads slowly makes it grow.
