@@ -9,6 +9,7 @@ import (
 // connection.
 type ServiceError string
 
+// Error implements the error interface.
 func (e ServiceError) Error() string { return string(e) }
 
 // IsServiceError reports whether err is, or wraps, a ServiceError.
@@ -25,8 +26,10 @@ type TransportError struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *TransportError) Error() string { return "brisk: " + e.Op + ": " + e.Err.Error() }
 
+// Unwrap returns the underlying error, for errors.Is and errors.As.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // IsTransportError reports whether err is, or wraps, a *TransportError.

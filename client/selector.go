@@ -36,6 +36,7 @@ const (
 	SelectByUser SelectMode = 1000
 )
 
+// String returns the name.
 func (m SelectMode) String() string {
 	switch m {
 	case RandomSelect:

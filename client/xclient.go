@@ -30,6 +30,7 @@ const (
 	Failbackup
 )
 
+// String returns the name.
 func (m FailMode) String() string {
 	switch m {
 	case Failover:

@@ -42,8 +42,10 @@ type Error struct {
 	Err   error
 }
 
+// Error implements the error interface.
 func (e *Error) Error() string { return "brisk/codec: " + e.Codec + " " + e.Op + ": " + e.Err.Error() }
 
+// Unwrap returns the underlying error, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Set maps serialize types (0 to 15) to codecs. A Set is not safe for concurrent

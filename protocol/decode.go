@@ -31,6 +31,7 @@ type FrameError struct {
 	Detail string // what exactly was wrong
 }
 
+// Error implements the error interface.
 func (e *FrameError) Error() string {
 	if e.Detail == "" {
 		return e.Err.Error()
@@ -38,6 +39,7 @@ func (e *FrameError) Error() string {
 	return e.Err.Error() + ": " + e.Detail
 }
 
+// Unwrap returns the underlying error, for errors.Is and errors.As.
 func (e *FrameError) Unwrap() error { return e.Err }
 
 func frameErr(err error, format string, args ...any) error {

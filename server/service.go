@@ -24,6 +24,7 @@ type RegistrationError struct {
 	Reason  string
 }
 
+// Error implements the error interface.
 func (e *RegistrationError) Error() string {
 	if e.Method == "" {
 		return fmt.Sprintf("brisk: cannot register service %q: %s", e.Service, e.Reason)
