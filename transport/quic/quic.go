@@ -43,7 +43,11 @@
 // Closing a listener stops it accepting; the connections it has accepted stay open until
 // they are closed (so that Server.Shutdown can drain them), and its UDP socket is closed
 // with the last of them. A connection that has not opened its stream yet is closed with
-// the listener.
+// the listener. Meanwhile the socket refuses new connections at once: a new handshake is
+// answered with QUIC's CONNECTION_REFUSED, so a client's Dial fails straight away (with an
+// error wrapping ErrConnectionRefused) instead of waiting for its timeout, as it would
+// with TCP; a handshake already under way when the listener closed is closed as soon as it
+// completes, with the reason "brisk: server is shutting down".
 //
 // # Defaults and logging
 //
@@ -59,6 +63,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -96,8 +101,22 @@ const CloseTimeout = 2 * time.Second
 // ErrNoTLSConfig is returned by Listen's and Dial's functions when there is no TLS config.
 var ErrNoTLSConfig = errors.New("brisk/transport/quic: QUIC needs a TLS config (server.WithTLSConfig on the server, Option.TLSConfig on the client)")
 
+// ErrConnectionRefused is wrapped by the error of a Dial that the server refused: it is
+// shutting down (its listener is closed), or has too many connections waiting to be
+// accepted. The error also wraps quic-go's *quic.TransportError.
+var ErrConnectionRefused = errors.New("brisk/transport/quic: the server refused the connection (it is shutting down or overloaded)")
+
 // appCloseCode is the QUIC application error code of a connection closed by Close.
 const appCloseCode quicgo.ApplicationErrorCode = 0
+
+// appShutdownCode is the QUIC application error code of a connection whose handshake
+// completed after its listener was closed; the reason is shutdownReason.
+const appShutdownCode quicgo.ApplicationErrorCode = 1
+
+const shutdownReason = "brisk: server is shutting down"
+
+// errShuttingDown makes quic-go refuse a new connection to a closed listener.
+var errShuttingDown = errors.New(shutdownReason)
 
 func quicConfig(cfg *quicgo.Config) *quicgo.Config {
 	if cfg == nil {
@@ -128,6 +147,10 @@ func Dial(cfg *quicgo.Config) client.DialFunc {
 		}
 		qc, err := quicgo.DialAddr(ctx, address, tc, quicConfig(cfg))
 		if err != nil {
+			var te *quicgo.TransportError
+			if errors.As(err, &te) && te.Remote && te.ErrorCode == quicgo.ConnectionRefused {
+				err = fmt.Errorf("%w: %w", ErrConnectionRefused, err)
+			}
 			return nil, err
 		}
 		st, err := qc.OpenStreamSync(ctx)
@@ -154,16 +177,16 @@ func Listen(cfg *quicgo.Config) server.ListenFunc {
 		if err != nil {
 			return nil, err
 		}
-		tr := &quicgo.Transport{Conn: pc}
-		ql, err := tr.Listen(tc, quicConfig(cfg))
+		l := &listener{pc: pc, loopDone: make(chan struct{})}
+		l.tr = &quicgo.Transport{Conn: pc, ConnContext: l.connContext}
+		l.ql, err = l.tr.Listen(tc, quicConfig(cfg))
 		if err != nil {
-			_ = tr.Close()
+			_ = l.tr.Close()
 			_ = pc.Close()
 			return nil, err
 		}
-		l := &listener{pc: pc, tr: tr, ql: ql}
 		l.q = acceptq.New(l.closeTransport)
-		l.q.Go(l.acceptLoop)
+		go l.acceptLoop()
 		return l, nil
 	}
 }
@@ -171,43 +194,44 @@ func Listen(cfg *quicgo.Config) server.ListenFunc {
 // listener accepts QUIC connections and, in a goroutine per connection, their first
 // stream; connections whose stream is open are handed to Accept through q, which also
 // keeps the UDP socket open until the last accepted connection has closed.
+//
+// The quic-go listener ql lives as long as the socket: once the listener is closed
+// (closing), quic-go refuses new connections through connContext, and acceptLoop closes
+// those whose handshake was already under way.
 type listener struct {
-	pc net.PacketConn
-	tr *quicgo.Transport
-	ql *quicgo.Listener
-	q  *acceptq.Queue
+	pc       net.PacketConn
+	tr       *quicgo.Transport
+	ql       *quicgo.Listener
+	q        *acceptq.Queue
+	closing  atomic.Bool
+	loopDone chan struct{} // closed when acceptLoop returns
 }
 
-// acceptLoop accepts QUIC connections until the listener is closed (ctx ends) or the
-// socket fails.
-func (l *listener) acceptLoop(ctx context.Context) {
-	for {
-		qc, err := l.ql.Accept(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				// The socket failed: nothing more will come. Accept reports it.
-				l.q.Fail(err)
-			}
-			// After quic.Listener.Close, Accept returns the connections already queued
-			// before ErrServerClosed; close them.
-			l.drainQueued()
-			return
-		}
-		if !l.q.Go(func(ctx context.Context) { l.acceptStream(ctx, qc) }) {
-			_ = qc.CloseWithError(appCloseCode, "listener closed")
-		}
+// connContext is the transport's ConnContext: it refuses every new connection (quic-go
+// answers CONNECTION_REFUSED) once the listener is closed.
+func (l *listener) connContext(ctx context.Context, _ *quicgo.ClientInfo) (context.Context, error) {
+	if l.closing.Load() {
+		return nil, errShuttingDown
 	}
+	return ctx, nil
 }
 
-// drainQueued closes the connections quic-go queued before its listener was closed.
-func (l *listener) drainQueued() {
-	_ = l.ql.Close()
+// acceptLoop accepts QUIC connections until quic-go's listener is closed (closeTransport)
+// or the socket fails. After Close, it closes at once the connections whose handshake
+// completed, as they can no longer be accepted.
+func (l *listener) acceptLoop() {
+	defer close(l.loopDone)
 	for {
 		qc, err := l.ql.Accept(context.Background())
 		if err != nil {
+			// The socket failed (nothing more will come; Accept reports it), or
+			// closeTransport closed ql after Close (then Fail does nothing).
+			l.q.Fail(err)
 			return
 		}
-		_ = qc.CloseWithError(appCloseCode, "listener closed")
+		if !l.q.Go(func(ctx context.Context) { l.acceptStream(ctx, qc) }) {
+			_ = qc.CloseWithError(appShutdownCode, shutdownReason)
+		}
 	}
 }
 
@@ -215,12 +239,20 @@ func (l *listener) drainQueued() {
 func (l *listener) acceptStream(ctx context.Context, qc *quicgo.Conn) {
 	st, err := qc.AcceptStream(ctx)
 	if err != nil {
-		_ = qc.CloseWithError(appCloseCode, "")
+		if ctx.Err() != nil { // the listener was closed first
+			_ = qc.CloseWithError(appShutdownCode, shutdownReason)
+		} else {
+			_ = qc.CloseWithError(appCloseCode, "")
+		}
 		return
 	}
-	if !l.q.Admit() {
+	if !l.q.Admit() { // closed, or the socket failed
 		st.CancelRead(0)
-		_ = qc.CloseWithError(appCloseCode, "listener closed")
+		if l.closing.Load() {
+			_ = qc.CloseWithError(appShutdownCode, shutdownReason)
+		} else {
+			_ = qc.CloseWithError(appCloseCode, "")
+		}
 		return
 	}
 	c := newConn(qc, st, l.q.Release)
@@ -229,20 +261,27 @@ func (l *listener) acceptStream(ctx context.Context, qc *quicgo.Conn) {
 	}
 }
 
-// closeTransport closes the QUIC transport and its UDP socket; the Queue calls it once,
-// when the listener is closed and its last accepted connection has finished closing.
+// closeTransport closes the QUIC listener, transport and UDP socket, and waits for
+// acceptLoop; the Queue calls it once, when the listener is closed and its last accepted
+// connection has finished closing.
 func (l *listener) closeTransport() {
+	_ = l.ql.Close()
 	_ = l.tr.Close()
 	_ = l.pc.Close()
+	<-l.loopDone
 }
 
 // Accept returns the next connection whose stream is open.
 func (l *listener) Accept() (net.Conn, error) { return l.q.Accept() }
 
 // Close stops accepting, closes the connections not yet returned by Accept and waits for
-// the listener's goroutines. Connections already returned stay open; the UDP socket is
-// closed with the last of them.
-func (l *listener) Close() error { return l.q.Close() }
+// the goroutines preparing them. Connections already returned stay open; the UDP socket
+// (and the goroutine accepting on it) lasts until the last of them is closed, and
+// meanwhile refuses new connections.
+func (l *listener) Close() error {
+	l.closing.Store(true)
+	return l.q.Close()
+}
 
 // Addr returns the UDP address the listener is bound to.
 func (l *listener) Addr() net.Addr { return l.pc.LocalAddr() }
