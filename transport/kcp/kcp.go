@@ -198,7 +198,9 @@ func Dial(opts ...Option) client.DialFunc {
 		kc := newConn(s, nil)
 		var nc net.Conn = kc
 		// End the handshake or probe when ctx ends, however it is blocked.
-		stop := context.AfterFunc(ctx, func() { _ = kc.SetDeadline(time.Unix(1, 0)) })
+		// (Closing the session wakes a blocked Read; a new deadline set from another
+		// goroutine would race with kcp-go's Read, which reads it without a lock.)
+		stop := context.AfterFunc(ctx, kc.abort)
 		if d, ok := ctx.Deadline(); ok {
 			_ = kc.SetDeadline(d)
 		}
@@ -334,7 +336,7 @@ func (l *listener) acceptLoop() {
 func (l *listener) handshake(ctx context.Context, c *conn) {
 	tc := tls.Server(c, l.tls)
 	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, c.abort)
 	err := tc.Handshake()
 	stop()
 	if err != nil {
@@ -428,7 +430,9 @@ func (c *conn) Close() error {
 	if c.closed.Swap(true) {
 		return net.ErrClosed
 	}
-	_ = c.UDPSession.SetReadDeadline(time.Unix(1, 0))
+	// No SetReadDeadline to wake a blocked Read: kcp-go's Read reads the deadline without
+	// a lock, so setting it from this goroutine would race; the Read returns when the
+	// session closes after the linger.
 	linger := lingerFor(time.Duration(c.GetRTO()) * time.Millisecond)
 	go func() {
 		timer := time.NewTimer(linger)
@@ -439,6 +443,18 @@ func (c *conn) Close() error {
 		}
 	}()
 	return nil
+}
+
+// abort closes the session at once, without lingering, for a dial or handshake given up:
+// closing wakes a Read blocked in kcp-go, which a new deadline may not do safely.
+func (c *conn) abort() {
+	if c.closed.Swap(true) {
+		return
+	}
+	_ = c.UDPSession.Close()
+	if c.release != nil {
+		c.release()
+	}
 }
 
 // lingerFor is how long a closed session keeps sending: KCP has no FIN and kcp-go does not
