@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -388,15 +387,13 @@ func retryable(ctx context.Context, err error, sent, idempotent bool) bool {
 // another server whatever the method; XClient's Failover and Failtry do so.
 func IsRefused(err error) bool {
 	var se ServiceError
-	if !errors.As(err, &se) {
-		return false
-	}
-	for _, text := range []string{protocol.TextShuttingDown, protocol.TextOverloaded, protocol.TextRateLimited} {
-		if strings.HasPrefix(string(se), text) {
-			return true
-		}
-	}
-	return false
+	return errors.As(err, &se) && protocol.IsRefusalText(string(se))
+}
+
+// IsNotFound reports whether err says the server has no such service or method.
+func IsNotFound(err error) bool {
+	var se ServiceError
+	return errors.As(err, &se) && protocol.IsNotFoundText(string(se))
 }
 
 // backoff waits before retry number attempt+1: full jitter below an exponential ceiling.

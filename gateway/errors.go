@@ -34,10 +34,6 @@ const (
 	CodeTimeout = -32003
 )
 
-// shuttingDownText is the error text a draining brisk server answers with (its Invoke's
-// error, or a service error over the wire).
-const shuttingDownText = "brisk: server is shutting down"
-
 // failureKind says how a failed call is reported.
 type failureKind int
 
@@ -58,7 +54,7 @@ func classifyErr(err error) failureKind {
 		return kindUnauthorized
 	case errors.Is(err, context.DeadlineExceeded):
 		return kindTimeout
-	case errors.Is(err, ErrUnavailable) || err.Error() == shuttingDownText:
+	case errors.Is(err, ErrUnavailable) || err.Error() == protocol.TextShuttingDown:
 		return kindUnavailable
 	}
 	return kindTransport
@@ -69,9 +65,9 @@ func classifyErr(err error) failureKind {
 // texts; nothing else on the wire tells them apart.
 func classifyServiceError(text string) failureKind {
 	switch {
-	case text == shuttingDownText:
+	case text == protocol.TextShuttingDown:
 		return kindUnavailable
-	case strings.Contains(text, "can't find service") || strings.Contains(text, "can't find method"):
+	case protocol.IsNotFoundText(text):
 		return kindNotFound
 	case strings.HasPrefix(text, "brisk: bad arguments"):
 		return kindBadArgs

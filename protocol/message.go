@@ -10,6 +10,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 )
 
 // MagicNumber is the first byte of every frame.
@@ -73,6 +74,26 @@ const (
 	TextOverloaded   = "brisk: server overloaded"
 	TextRateLimited  = "brisk: rate limit exceeded"
 )
+
+// Error texts of a request for a service or method the server does not have (followed by
+// its name). rpcx's say "rpcx: can't find ..." instead of "brisk: ...".
+const (
+	TextUnknownService = "brisk: can't find service "
+	TextUnknownMethod  = "brisk: can't find method "
+)
+
+// IsRefusalText reports whether an error text says a brisk server refused a request before
+// running its method (see TextShuttingDown, TextOverloaded, TextRateLimited).
+func IsRefusalText(text string) bool {
+	return strings.HasPrefix(text, TextShuttingDown) || strings.HasPrefix(text, TextOverloaded) ||
+		strings.HasPrefix(text, TextRateLimited)
+}
+
+// IsNotFoundText reports whether an error text says the server (brisk or rpcx) has no such
+// service or method.
+func IsNotFoundText(text string) bool {
+	return strings.Contains(text, "can't find service ") || strings.Contains(text, "can't find method ")
+}
 
 // SerializeType names the codec of the payload (the high nibble of byte 3).
 type SerializeType byte

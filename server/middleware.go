@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"sync"
@@ -57,15 +58,31 @@ func WithMiddleware(mw ...Middleware) Option {
 	return func(s *Server) { s.middleware = append(s.middleware, mw...) }
 }
 
-// ErrNotFound is wrapped by the error a request for a service or method the server does not
-// have ends with (its text names what was missing, as rpcx's does).
-var ErrNotFound = errors.New("brisk: not found")
+// Errors of a request for a service or method the server does not have. ErrUnknownService
+// and ErrUnknownMethod both wrap ErrNotFound; the error's text names what was missing, as
+// rpcx's does.
+var (
+	ErrNotFound       = errors.New("brisk: not found")
+	ErrUnknownService = fmt.Errorf("%w: unknown service", ErrNotFound)
+	ErrUnknownMethod  = fmt.Errorf("%w: unknown method", ErrNotFound)
+)
 
 // notFoundError is the error of a request for a missing service or method.
-type notFoundError struct{ text string }
+type notFoundError struct {
+	text string
+	kind error // ErrUnknownService or ErrUnknownMethod
+}
 
-func (e *notFoundError) Error() string        { return e.text }
-func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+func (e *notFoundError) Error() string { return e.text }
+func (e *notFoundError) Unwrap() error { return e.kind }
+
+// IsRefused reports whether err, returned by a Handler, refuses the request before its
+// method ran: ErrOverloaded, ErrRateLimited, a draining server, or an error with one of
+// their texts.
+func IsRefused(err error) bool {
+	return err != nil && (errors.Is(err, ErrOverloaded) || errors.Is(err, ErrRateLimited) ||
+		protocol.IsRefusalText(err.Error()))
+}
 
 // Errors a middleware returns to refuse a request before its method runs. Their texts are
 // the ones brisk clients recognise as safe to retry elsewhere.
@@ -112,11 +129,11 @@ func (s *Server) dispatch(ctx context.Context, inv *Invocation) error {
 	}
 	svc := (*s.services.Load())[inv.ServicePath]
 	if svc == nil {
-		return &notFoundError{"brisk: can't find service " + inv.ServicePath}
+		return &notFoundError{protocol.TextUnknownService + inv.ServicePath, ErrUnknownService}
 	}
 	mt := svc.methods[inv.ServiceMethod]
 	if mt == nil {
-		return &notFoundError{"brisk: can't find method " + inv.ServiceMethod + " of service " + inv.ServicePath}
+		return &notFoundError{protocol.TextUnknownMethod + inv.ServiceMethod + " of service " + inv.ServicePath, ErrUnknownMethod}
 	}
 	cdc, err := s.codecs.Get(inv.req.SerializeType())
 	if err != nil {

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+
+	"github.com/brisk-rpc/brisk/protocol"
 )
 
 // Subscriptions: a client subscribes its connection to a topic by calling
@@ -84,7 +86,7 @@ func (s *Server) pushControl(ctx context.Context, inv *Invocation) error {
 	case "Unsubscribe":
 		s.unsubscribe(c, topic)
 	default:
-		return &notFoundError{"brisk: can't find method " + inv.ServiceMethod + " of service " + inv.ServicePath}
+		return &notFoundError{protocol.TextUnknownMethod + inv.ServiceMethod + " of service " + inv.ServicePath, ErrUnknownMethod}
 	}
 	return inv.encodeReply(cdc, true)
 }

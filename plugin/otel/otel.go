@@ -66,7 +66,6 @@ package briskotel
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel"
@@ -78,7 +77,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/brisk-rpc/brisk/client"
-	"github.com/brisk-rpc/brisk/protocol"
 	"github.com/brisk-rpc/brisk/server"
 )
 
@@ -269,9 +267,6 @@ func (ms *methods) store(path, name string, m *method) {
 	ms.mu.Unlock()
 }
 
-// refusedTexts are the error texts that say a server refused a call before its method ran.
-var refusedTexts = [...]string{protocol.TextOverloaded, protocol.TextRateLimited, protocol.TextShuttingDown}
-
 // serverOutcome classifies the error a server's handler chain returned.
 func serverOutcome(err error) int {
 	switch {
@@ -284,11 +279,8 @@ func serverOutcome(err error) int {
 	case errors.Is(err, context.Canceled):
 		return iCanceled
 	}
-	text := err.Error()
-	for _, r := range refusedTexts {
-		if strings.HasPrefix(text, r) {
-			return iRefused
-		}
+	if server.IsRefused(err) {
+		return iRefused
 	}
 	return iServiceError
 }
@@ -296,7 +288,7 @@ func serverOutcome(err error) int {
 // unknownMethod reports whether err is the server's answer to a request for a service or
 // method it does not have.
 func unknownMethod(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "brisk: can't find ")
+	return errors.Is(err, server.ErrNotFound) || client.IsNotFound(err)
 }
 
 // clientOutcome classifies a client call's error.

@@ -3,12 +3,12 @@ package prometheus
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/protocol"
 )
 
 // clientSeries are the client collectors of one label pair.
@@ -59,7 +59,7 @@ func clientOutcome(err error) outcome {
 	}
 	text := string(se)
 	switch {
-	case strings.HasPrefix(text, textNoService), strings.HasPrefix(text, textNoMethod):
+	case protocol.IsNotFoundText(text):
 		return notFound
 	case text == context.DeadlineExceeded.Error():
 		return timeout // the server's deadline (the call's timeout, sent along) ended first

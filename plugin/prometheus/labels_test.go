@@ -20,10 +20,14 @@ type step struct {
 	want            [3]string // service, method, outcome labels
 }
 
-func noService(s string) error { return errors.New("brisk: can't find service " + s) }
+// noService and noMethod stand for the server's errors for a missing service or method,
+// which wrap server.ErrUnknownService and server.ErrUnknownMethod.
+func noService(s string) error {
+	return fmt.Errorf("%s%s: %w", protocol.TextUnknownService, s, server.ErrUnknownService)
+}
 
 func noMethod(s, m string) error {
-	return errors.New("brisk: can't find method " + m + " of service " + s)
+	return fmt.Errorf("%s%s of service %s: %w", protocol.TextUnknownMethod, m, s, server.ErrUnknownMethod)
 }
 
 // TestServerLabels runs sequences of requests straight through the middleware (the

@@ -4,19 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/brisk-rpc/brisk/protocol"
 	"github.com/brisk-rpc/brisk/server"
-)
-
-// The texts of the server's errors for an unknown service or method (server/middleware.go).
-const (
-	textNoService = "brisk: can't find service "
-	textNoMethod  = "brisk: can't find method "
 )
 
 // serverSeries are the server collectors of one label pair.
@@ -105,21 +97,17 @@ func serverOutcome(err error) (oc outcome, methodMissing bool) {
 	switch {
 	case err == nil:
 		return ok, false
-	case errors.Is(err, server.ErrOverloaded), errors.Is(err, server.ErrRateLimited):
+	case server.IsRefused(err):
 		return refused, false
 	case errors.Is(err, context.DeadlineExceeded):
 		return timeout, false
 	case errors.Is(err, context.Canceled):
 		return canceled, false
 	}
-	text := err.Error()
 	switch {
-	case strings.HasPrefix(text, protocol.TextOverloaded), strings.HasPrefix(text, protocol.TextRateLimited),
-		strings.HasPrefix(text, protocol.TextShuttingDown):
-		return refused, false
-	case strings.HasPrefix(text, textNoService):
+	case errors.Is(err, server.ErrUnknownService):
 		return notFound, false
-	case strings.HasPrefix(text, textNoMethod):
+	case errors.Is(err, server.ErrUnknownMethod):
 		return notFound, true
 	}
 	return failed, false
