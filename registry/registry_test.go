@@ -117,9 +117,9 @@ func (s memSource) List(context.Context) ([]discovery.KVPair, error) {
 func (s memSource) Watch(ctx context.Context, changed func()) error {
 	w := &memWatch{changed: changed, broken: make(chan error, 1)}
 	s.m.mu.Lock()
-	if s.m.down != nil {
+	if err := s.m.down; err != nil {
 		s.m.mu.Unlock()
-		return s.m.down
+		return err
 	}
 	s.m.watchers[w] = struct{}{}
 	s.m.mu.Unlock()
