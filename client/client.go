@@ -77,6 +77,7 @@ type Client struct {
 	w       *wire.Writer
 	seq     uint64
 	pending map[uint64]*Call
+	streams map[uint64]*Stream // open streams by id (ids share the calls' seq space)
 	closing bool  // Close was called
 	broken  error // why the connection ended; set once
 	stop    chan struct{}
@@ -432,7 +433,7 @@ func timeoutMillis(deadline time.Time) int64 {
 // pushes. When the connection ends it fails every pending call at once.
 func (c *Client) input(nc net.Conn) {
 	br := bufio.NewReaderSize(nc, c.opt.ReadBufferSize)
-	msg := protocol.NewMessage()
+	msg := protocol.GetPooledMsg()
 	var err error
 	for {
 		err = msg.Decode(br, c.opt.MaxMessageSize)
@@ -454,14 +455,25 @@ func (c *Client) input(nc net.Conn) {
 			}
 			continue
 		}
+		if msg.ServicePath == protocol.StreamService {
+			if c.streamFrame(msg) {
+				msg = protocol.GetPooledMsg() // the stream keeps msg
+			}
+			continue
+		}
 		c.mu.Lock()
 		call := c.pending[msg.Seq()]
 		delete(c.pending, msg.Seq())
+		isStream := call == nil && c.streams[msg.Seq()] != nil
 		c.mu.Unlock()
 		if call != nil {
 			c.complete(call, msg)
+		} else if isStream && c.streamFrame(msg) {
+			// A server that does not echo the stream service path answered an open.
+			msg = protocol.GetPooledMsg()
 		}
 	}
+	protocol.FreeMsg(msg)
 	c.mu.Lock()
 	reason := c.broken
 	switch {
@@ -478,10 +490,13 @@ func (c *Client) input(nc net.Conn) {
 	}
 	calls := c.pending
 	c.pending = make(map[uint64]*Call)
+	streams := c.streams
+	c.streams = nil
 	w := c.w
 	c.mu.Unlock()
 	w.Fail(reason)
 	_ = nc.Close()
+	c.abortStreams(streams, reason)
 	for _, call := range calls {
 		call.Error = reason
 		call.done()

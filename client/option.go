@@ -45,6 +45,9 @@ type Option struct {
 	MaxMessageSize int
 	// ReadBufferSize is the connection's read buffer (default 32 KiB).
 	ReadBufferSize int
+	// StreamWindow is how many bytes of the server's messages the client may hold for each
+	// stream before its Recv takes them (default 1 MiB; at least 256 KiB).
+	StreamWindow int64
 
 	// AuthToken, if set, is sent with every call as the __AUTH metadata.
 	AuthToken string
@@ -112,6 +115,7 @@ var DefaultOption = Option{
 	MaxWaitForHeartbeat: 30 * time.Second,
 	MaxMessageSize:      protocol.DefaultMaxMessageSize,
 	ReadBufferSize:      32 << 10,
+	StreamWindow:        1 << 20,
 	Retries:             3,
 	RetryBackoff:        10 * time.Millisecond,
 	RetryBackoffMax:     time.Second,
@@ -146,6 +150,9 @@ func (o Option) withDefaults() Option {
 	}
 	if o.ReadBufferSize <= 0 {
 		o.ReadBufferSize = DefaultOption.ReadBufferSize
+	}
+	if o.StreamWindow <= 0 {
+		o.StreamWindow = DefaultOption.StreamWindow
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -36,6 +36,8 @@ type conn struct {
 	topics    map[string]struct{} // subscribed topics, guarded by the server's topicMu
 	pushOnce  sync.Once
 	pushes    *pushQueue
+	streamMu  sync.Mutex
+	streams   map[uint64]*Stream // open streams by id; nil once the connection closed
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -66,6 +68,10 @@ func (c *conn) serve(br *bufio.Reader) {
 		}
 		if req.MessageType() != protocol.Request {
 			protocol.FreeMsg(req) // clients do not answer pushes; ignore strays
+			continue
+		}
+		if req.ServicePath == protocol.StreamService {
+			c.streamFrame(req)
 			continue
 		}
 		if req.IsHeartbeat() {
@@ -138,6 +144,7 @@ func (c *conn) close() {
 		c.w.Fail(net.ErrClosed)
 		_ = c.nc.Close()
 		c.cancel()
+		c.abortStreams()
 	})
 }
 
@@ -155,6 +162,8 @@ type exchange interface {
 	// ran is told that the method (or the middleware) has returned, before the response
 	// is sent.
 	ran()
+	// stream is the stream the request opens, or nil for a call.
+	stream() *Stream
 }
 
 // handle runs one request of c and writes its response.
@@ -179,6 +188,8 @@ func (c *conn) remoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // is written, so a client that waits for each answer is never refused.
 func (c *conn) ran() { c.running.Add(-1) }
 
+func (c *conn) stream() *Stream { return nil }
+
 // handle runs req, in base's context, and sends its response (unless it is oneway) to ex.
 func (s *Server) handle(base context.Context, ex exchange, req *protocol.Message) {
 	if s.auth != nil {
@@ -197,6 +208,9 @@ func (s *Server) handle(base context.Context, ex exchange, req *protocol.Message
 		Oneway:        req.IsOneway(),
 		PayloadSize:   len(req.Payload),
 		req:           req,
+	}
+	if st := ex.stream(); st != nil {
+		cc.inv.Stream, cc.inv.stream = true, st
 	}
 	cc.inv.RemoteAddr = ex.remoteAddr()
 	var ctx context.Context = cc

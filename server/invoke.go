@@ -46,4 +46,6 @@ func (e *invokeExchange) netConn() net.Conn { return nil }
 
 func (e *invokeExchange) ran() {}
 
+func (e *invokeExchange) stream() *Stream { return nil }
+
 func (e *invokeExchange) remoteAddr() net.Addr { return e.remote }

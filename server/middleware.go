@@ -30,8 +30,12 @@ type Invocation struct {
 	// ReplySize is the size of the encoded reply (compressed, if it is), set by the
 	// method: a middleware reads it after calling next.
 	ReplySize int
+	// Stream reports that the request opens a stream (see Stream): next returns when the
+	// stream's method does, and there is no reply payload.
+	Stream bool
 
 	req     *protocol.Message
+	stream  *Stream    // the stream the request opens, or nil
 	replied bool       // the method ran and its reply is encoded in payload
 	gzipped bool       // payload is compressed
 	payload []byte     // the encoded reply
@@ -127,13 +131,15 @@ func (s *Server) dispatch(ctx context.Context, inv *Invocation) error {
 	if inv.ServicePath == protocol.PushService {
 		return s.pushControl(ctx, inv)
 	}
-	svc := (*s.services.Load())[inv.ServicePath]
-	if svc == nil {
-		return &notFoundError{protocol.TextUnknownService + inv.ServicePath, ErrUnknownService}
+	if inv.stream != nil {
+		return s.runStreamMethod(ctx, inv)
 	}
-	mt := svc.methods[inv.ServiceMethod]
-	if mt == nil {
-		return &notFoundError{protocol.TextUnknownMethod + inv.ServiceMethod + " of service " + inv.ServicePath, ErrUnknownMethod}
+	mt, err := s.lookup(inv.ServicePath, inv.ServiceMethod)
+	if err != nil {
+		return err
+	}
+	if mt.stream {
+		return fmt.Errorf("brisk: %s.%s is a stream method: open a stream to it", inv.ServicePath, inv.ServiceMethod)
 	}
 	cdc, err := s.codecs.Get(inv.req.SerializeType())
 	if err != nil {
@@ -157,6 +163,19 @@ func (s *Server) dispatch(ctx context.Context, inv *Invocation) error {
 		return callErr
 	}
 	return inv.encodeReply(cdc, replyv.Interface())
+}
+
+// lookup finds a registered method.
+func (s *Server) lookup(service, method string) (*methodType, error) {
+	svc := (*s.services.Load())[service]
+	if svc == nil {
+		return nil, &notFoundError{protocol.TextUnknownService + service, ErrUnknownService}
+	}
+	mt := svc.methods[method]
+	if mt == nil {
+		return nil, &notFoundError{protocol.TextUnknownMethod + method + " of service " + service, ErrUnknownMethod}
+	}
+	return mt, nil
 }
 
 // encodeReply encodes the method's reply, compressed if the request was, into pooled

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/brisk-rpc/brisk/codec"
+	"github.com/brisk-rpc/brisk/internal/flow"
 	"github.com/brisk-rpc/brisk/protocol"
 )
 
@@ -69,6 +70,12 @@ func WithCodecs(set *codec.Set) Option { return func(s *Server) { s.codecs = set
 // removes the bound.
 func WithMaxWriteBacklog(n int) Option { return func(s *Server) { s.maxBacklog = n } }
 
+// WithStreamWindow sets how many bytes of a client's messages the server may hold for each
+// stream before the stream's method receives them (default 1 MiB; at least 256 KiB). A
+// larger window lets one stream go faster over a long link, at the price of memory per
+// stream.
+func WithStreamWindow(n int) Option { return func(s *Server) { s.streamWindow = int64(n) } }
+
 // WithReadBufferSize sets the per-connection read buffer (default 32 KiB).
 func WithReadBufferSize(n int) Option { return func(s *Server) { s.readBufferSize = n } }
 
@@ -92,6 +99,7 @@ type Server struct {
 	maxPerConn     int64
 	pushPolicy     PushPolicy
 	maxBacklog     int
+	streamWindow   int64
 	topicMu        sync.RWMutex
 	topics         map[string]map[*conn]struct{}
 	httpSet        bool
@@ -118,6 +126,7 @@ func NewServer(opts ...Option) *Server {
 		codecs:         codec.NewSet(),
 		readBufferSize: 32 << 10,
 		maxBacklog:     16 << 20,
+		streamWindow:   flow.DefaultWindow,
 		listeners:      make(map[net.Listener]struct{}),
 		conns:          make(map[net.Conn]*conn),
 		sniffing:       make(map[net.Conn]struct{}),

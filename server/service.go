@@ -39,6 +39,7 @@ type methodType struct {
 	argType   reflect.Type  // the type decoded into (the pointee when argIsPtr)
 	argIsPtr  bool
 	replyType reflect.Type // the pointee of the reply pointer
+	stream    bool         // func(rcvr?, ctx, *Stream) error: argType and replyType are nil
 }
 
 // service is a registered name and its methods. It is immutable once built.
@@ -48,10 +49,20 @@ type service struct {
 	methods  map[string]*methodType
 }
 
-// checkSignature validates func(ctx, args, *reply) error (after the receiver, if any).
+// checkSignature validates func(ctx, args, *reply) error, or func(ctx, *Stream) error for a
+// stream method (after the receiver, if any).
 func checkSignature(t reflect.Type, offset int) (*methodType, string) {
+	if t.NumIn() == 2+offset && t.In(offset+1) == typeOfStream {
+		if t.In(offset) != typeOfContext {
+			return nil, "first parameter must be context.Context, is " + t.In(offset).String()
+		}
+		if t.NumOut() != 1 || t.Out(0) != typeOfError {
+			return nil, "must return exactly one value, of type error"
+		}
+		return &methodType{stream: true}, ""
+	}
 	if t.NumIn() != 3+offset {
-		return nil, fmt.Sprintf("has %d parameters, want (ctx context.Context, args, reply *T)", t.NumIn()-offset)
+		return nil, fmt.Sprintf("has %d parameters, want (ctx context.Context, args, reply *T) or (ctx context.Context, st *server.Stream)", t.NumIn()-offset)
 	}
 	if t.In(offset) != typeOfContext {
 		return nil, "first parameter must be context.Context, is " + t.In(offset).String()
@@ -115,7 +126,7 @@ func newService(name string, rcvr any, metadata string) (*service, error) {
 		s.methods[m.Name] = mt
 	}
 	if len(s.methods) == 0 {
-		reason := "type " + t.String() + " has no exported methods of the form func(ctx context.Context, args *A, reply *R) error"
+		reason := "type " + t.String() + " has no exported methods of the form func(ctx context.Context, args *A, reply *R) error or func(ctx context.Context, st *server.Stream) error"
 		if len(rejected) > 0 {
 			reason += " (" + strings.Join(rejected, "; ") + ")"
 		}

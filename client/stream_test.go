@@ -1,0 +1,319 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/internal/testsvc"
+	"github.com/brisk-rpc/brisk/protocol"
+	"github.com/brisk-rpc/brisk/server"
+)
+
+// newStreamServer serves Arith and Streams on loopback.
+func newStreamServer(t *testing.T, opts ...server.Option) (*testsvc.Streams, string) {
+	t.Helper()
+	s := server.NewServer(opts...)
+	st := testsvc.NewStreams()
+	if err := s.RegisterName("Streams", st, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RegisterName("Arith", testsvc.NewArith(), ""); err != nil {
+		t.Fatal(err)
+	}
+	return st, testsvc.Serve(t, s)
+}
+
+func TestStreamPatterns(t *testing.T) {
+	_, addr := newStreamServer(t)
+	for _, serial := range []protocol.SerializeType{protocol.MsgPack, protocol.JSON} {
+		opt := client.DefaultOption
+		opt.SerializeType = serial
+		c := testsvc.Connect(t, addr, opt)
+		ctx := context.Background()
+
+		t.Run(serial.String()+"/bidi echo", func(t *testing.T) {
+			st, err := c.NewStream(ctx, "Streams.Echo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			for i := range 100 {
+				if err := st.Send(&testsvc.Chunk{Seq: i, Data: []byte{byte(i)}}); err != nil {
+					t.Fatal(err)
+				}
+				var got testsvc.Chunk
+				if err := st.Recv(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got.Seq != i || !bytes.Equal(got.Data, []byte{byte(i)}) {
+					t.Fatalf("echo %d: got %+v", i, got)
+				}
+			}
+			if err := st.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			var got testsvc.Chunk
+			if err := st.Recv(&got); err != io.EOF {
+				t.Fatalf("Recv after CloseSend = %v, want io.EOF", err)
+			}
+			if st.Trailer()["echoed"] != "yes" {
+				t.Fatalf("trailer = %v", st.Trailer())
+			}
+			if err := st.Send(&got); !errors.Is(err, client.ErrSendClosed) {
+				t.Fatalf("Send after CloseSend = %v, want ErrSendClosed", err)
+			}
+		})
+		t.Run(serial.String()+"/client stream", func(t *testing.T) {
+			st, err := c.NewStream(ctx, "Streams.Sum")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			for i := 1; i <= 1000; i++ {
+				if err := st.Send(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			var sum int
+			if err := st.Recv(&sum); err != nil || sum != 500500 {
+				t.Fatalf("sum = %d, %v", sum, err)
+			}
+			if err := st.Recv(&sum); err != io.EOF {
+				t.Fatalf("Recv = %v, want io.EOF", err)
+			}
+		})
+		t.Run(serial.String()+"/server stream", func(t *testing.T) {
+			st, err := c.NewStream(ctx, "Streams.Count")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if err := st.Send(50000); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 50000 {
+				var n int
+				if err := st.Recv(&n); err != nil || n != i {
+					t.Fatalf("message %d = %d, %v", i, n, err)
+				}
+			}
+			var n int
+			if err := st.Recv(&n); err != io.EOF {
+				t.Fatalf("Recv = %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+func TestStreamErrors(t *testing.T) {
+	_, addr := newStreamServer(t)
+	c := testsvc.Connect(t, addr, client.DefaultOption)
+	ctx := context.Background()
+	tests := []struct {
+		name, method string
+		send         any
+		want         string
+		notFound     bool
+	}{
+		{"method error", "Streams.Fail", "boom", "boom", false},
+		{"unknown service", "Nope.Echo", nil, "can't find service Nope", true},
+		{"unknown method", "Streams.Nope", nil, "can't find method Nope", true},
+		{"not a stream method", "Arith.Mul", nil, "is not a stream method", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := c.NewStream(ctx, tt.method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if tt.send != nil {
+				if err := st.Send(tt.send); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var v any
+			err = st.Recv(&v)
+			if !client.IsServiceError(err) || !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
+				t.Fatalf("Recv = %v, want a service error with %q", err, tt.want)
+			}
+			if client.IsNotFound(err) != tt.notFound {
+				t.Fatalf("IsNotFound(%v) = %v", err, !tt.notFound)
+			}
+			if err := st.Send(1); err != io.EOF {
+				t.Fatalf("Send after the server ended = %v, want io.EOF", err)
+			}
+		})
+	}
+	t.Run("call to a stream method", func(t *testing.T) {
+		err := c.Call(ctx, "Streams.Echo", 1, new(int))
+		if !client.IsServiceError(err) || !bytes.Contains([]byte(err.Error()), []byte("is a stream method")) {
+			t.Fatalf("Call = %v", err)
+		}
+	})
+	t.Run("bad method name", func(t *testing.T) {
+		if _, err := c.NewStream(ctx, "nodot"); !errors.Is(err, client.ErrBadMethodName) {
+			t.Fatalf("NewStream = %v", err)
+		}
+	})
+}
+
+// TestStreamCancel: cancelling a stream (its context, or Close) ends the server's method
+// with ErrStreamCanceled and frees the stream on both sides.
+func TestStreamCancel(t *testing.T) {
+	svc, addr := newStreamServer(t)
+	c := testsvc.Connect(t, addr, client.DefaultOption)
+	for _, how := range []string{"context", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			st, err := c.NewStream(ctx, "Streams.Block")
+			if err != nil {
+				t.Fatal(err)
+			}
+			testsvc.Recv(t, svc.Entered, "stream method started")
+			if how == "context" {
+				cancel()
+			} else {
+				_ = st.Close()
+			}
+			if err := testsvc.Recv(t, svc.Ended, "stream method ended"); !errors.Is(err, server.ErrStreamCanceled) {
+				t.Fatalf("server Recv = %v, want ErrStreamCanceled", err)
+			}
+			var v testsvc.Chunk
+			err = st.Recv(&v)
+			want := error(context.Canceled)
+			if how == "Close" {
+				want = client.ErrStreamClosed
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("client Recv = %v, want %v", err, want)
+			}
+			testsvc.Eventually(t, "stream method returned", func() bool { return svc.Running.Load() == 0 })
+		})
+	}
+}
+
+// TestStreamPeerKilled: when the connection dies, every stream ends with an error on both
+// sides.
+func TestStreamPeerKilled(t *testing.T) {
+	svc, addr := newStreamServer(t)
+	var nc net.Conn
+	opt := client.DefaultOption
+	c := client.NewClient(opt)
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc = raw
+	if err := c.ConnectConn(nc); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 8
+	streams := make([]*client.Stream, n)
+	for i := range streams {
+		method := "Streams.Block"
+		if i%2 == 1 {
+			method = "Streams.Flood"
+		}
+		if streams[i], err = c.NewStream(context.Background(), method); err != nil {
+			t.Fatal(err)
+		}
+		testsvc.Recv(t, svc.Entered, "stream started")
+	}
+	_ = nc.Close() // the connection dies under every stream
+	for i, st := range streams {
+		var v testsvc.Chunk
+		for {
+			err = st.Recv(&v)
+			if err != nil {
+				break
+			}
+		}
+		var te *client.TransportError
+		if !errors.As(err, &te) {
+			t.Fatalf("stream %d: Recv = %v, want a TransportError", i, err)
+		}
+	}
+	for range n {
+		if err := testsvc.Recv(t, svc.Ended, "server side ended"); err == nil {
+			t.Fatal("server stream ended without an error")
+		}
+	}
+	testsvc.Eventually(t, "stream methods returned", func() bool { return svc.Running.Load() == 0 })
+}
+
+// TestStreamsAndCallsShareAConnection: many streams and calls at once on one connection all
+// complete, while a flooding stream nobody reads is held back by flow control.
+func TestStreamsAndCallsShareAConnection(t *testing.T) {
+	svc, addr := newStreamServer(t)
+	c := testsvc.Connect(t, addr, client.DefaultOption)
+	ctx := context.Background()
+
+	flood, err := c.NewStream(ctx, "Streams.Flood") // never read: must not block the others
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	testsvc.Recv(t, svc.Entered, "flood started")
+
+	const streams, calls, msgs = 50, 500, 200
+	var wg sync.WaitGroup
+	errs := make(chan error, streams+calls)
+	for i := range streams {
+		wg.Go(func() {
+			st, err := c.NewStream(ctx, "Streams.Echo")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer st.Close()
+			payload := bytes.Repeat([]byte{byte(i)}, 1000)
+			go func() {
+				for j := range msgs {
+					if err := st.Send(&testsvc.Chunk{Seq: j, Data: payload}); err != nil {
+						return
+					}
+				}
+				_ = st.CloseSend()
+			}()
+			for j := range msgs {
+				var got testsvc.Chunk
+				if err := st.Recv(&got); err != nil || got.Seq != j || !bytes.Equal(got.Data, payload) {
+					errs <- fmt.Errorf("stream %d message %d: %v %d", i, j, err, got.Seq)
+					return
+				}
+			}
+			var got testsvc.Chunk
+			if err := st.Recv(&got); err != io.EOF {
+				errs <- fmt.Errorf("stream %d end: %v", i, err)
+			}
+		})
+	}
+	for i := range calls {
+		wg.Go(func() {
+			var r testsvc.Reply
+			if err := c.Call(ctx, "Arith.Mul", &testsvc.Args{A: i, B: 2}, &r); err != nil || r.C != 2*i {
+				errs <- fmt.Errorf("call %d: %v %d", i, err, r.C)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	runtime.GC()
+}
