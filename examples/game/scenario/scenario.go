@@ -1,35 +1,29 @@
-// Command game is brisk's seed scenario: a GameServer that keeps live player statistics in
-// a cluster of PlayerStatsService servers, calling them over brisk for every match event.
+// Package scenario is brisk's seed scenario, the program behind make demo (examples/game)
+// and brisk demo: a GameServer that keeps live player statistics in a cluster of
+// PlayerStatsService servers, calling them over brisk for every match event.
 //
-// By default it starts an etcd server inside the process (nothing to install), three
-// PlayerStatsService servers on loopback ports that register themselves in it, and a
-// GameServer that discovers them there and drives them with simulated players through one
-// XClient. Consistent hashing on the player id keeps each player's stats on one server;
+// [RunCluster] starts an etcd server inside the process (nothing to install) unless given
+// one, three PlayerStatsService servers on loopback ports that register themselves in it,
+// and a GameServer that discovers them there and drives them with simulated players through
+// one XClient. Consistent hashing on the player id keeps each player's stats on one server;
 // Failover moves calls when a server fails. Halfway through, one server drains: it marks
 // itself inactive in etcd, the GameServer stops choosing it, and it shuts down and leaves
 // the registry, without a failed call. Every server pushes live rank changes (a new top
-// score) to the GameServer, which subscribed to them. It prints each step, how many calls were made, their
-// latency and how they spread over the servers:
+// score) to the GameServer, which subscribed to them. It prints each step, how many calls
+// were made, their latency and how they spread over the servers.
 //
-//	go run ./game                 (from examples/; make demo does this)
-//	go run ./game -servers 5 -players 500 -duration 5s
-//
-// With -etcd host:port it uses that etcd instead of an embedded one. With -listen it only
-// serves (registering in -etcd if given); with -connect host:port,host:port it only plays
-// against running servers.
-package main
+// [Serve] only serves (registering in an etcd if given); [PlayStatic] only plays against
+// running servers.
+package scenario
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,14 +42,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// basePath is where the demo's servers register (rpcx's layout under its own root).
-const basePath = "/brisk_demo"
+// BasePath is where the demo's servers register (rpcx's layout under its own root).
+const BasePath = "/brisk_demo"
 
-// serviceName is the service the GameServer calls.
-const serviceName = "PlayerStatsService"
+// ServiceName is the service the GameServer calls.
+const ServiceName = "PlayerStatsService"
 
-// rankTopic is the push topic of live rank changes.
-const rankTopic = "ranks"
+// RankTopic is the push topic of live rank changes.
+const RankTopic = "ranks"
 
 // MatchResult is one player's outcome of one match.
 type MatchResult struct {
@@ -134,29 +128,6 @@ func (s *PlayerStatsService) GetPlayerStats(ctx context.Context, id PlayerID, re
 	return nil
 }
 
-func main() {
-	listen := flag.String("listen", "", "only serve PlayerStatsService on this address (e.g. 127.0.0.1:8972)")
-	connect := flag.String("connect", "", "only play against the servers at these comma-separated addresses")
-	etcdAddr := flag.String("etcd", "", "use the etcd at this host:port instead of an embedded one")
-	servers := flag.Int("servers", 3, "PlayerStatsService servers to start in-process")
-	players := flag.Int("players", 200, "simulated players, each a goroutine calling in a loop")
-	duration := flag.Duration("duration", 4*time.Second, "how long to play")
-	flag.Parse()
-	var err error
-	switch {
-	case *listen != "":
-		err = serve(*listen, *etcdAddr)
-	case *connect != "":
-		err = playStatic(strings.Split(*connect, ","), *players, *duration)
-	default:
-		err = runCluster(os.Stdout, *etcdAddr, *servers, *players, *duration)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "game:", err)
-		os.Exit(1)
-	}
-}
-
 // node is one PlayerStatsService server of the cluster.
 type node struct {
 	addr string
@@ -175,9 +146,9 @@ func newNode(addr string, reg *registry.Registrar) (*node, error) {
 	n.svc.onRank = func(rc RankChange) {
 		data, _ := json.Marshal(rc)
 		// A GameServer that cannot keep up is handled by the server's push policy.
-		_, _ = n.srv.Publish(rankTopic, serviceName, "RankChanged", nil, data)
+		_, _ = n.srv.Publish(RankTopic, ServiceName, "RankChanged", nil, data)
 	}
-	if err := n.srv.RegisterName(serviceName, n.svc, "weight=1"); err != nil {
+	if err := n.srv.RegisterName(ServiceName, n.svc, "weight=1"); err != nil {
 		_ = n.srv.Close()
 		return nil, err
 	}
@@ -189,8 +160,9 @@ func connectEtcd(endpoints []string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
-// serve runs one PlayerStatsService until interrupted, then shuts down gracefully.
-func serve(addr, etcdAddr string) error {
+// Serve runs one PlayerStatsService on addr (registered in the etcd at etcdAddr, if given)
+// until ctx ends, then shuts it down gracefully.
+func Serve(ctx context.Context, out io.Writer, addr, etcdAddr string) error {
 	var reg *registry.Registrar
 	if etcdAddr != "" {
 		cli, err := connectEtcd([]string{etcdAddr})
@@ -198,7 +170,7 @@ func serve(addr, etcdAddr string) error {
 			return err
 		}
 		defer cli.Close()
-		if reg, err = etcd.NewRegistrar(cli, "tcp@"+addr, registry.WithBasePath(basePath)); err != nil {
+		if reg, err = etcd.NewRegistrar(cli, "tcp@"+addr, registry.WithBasePath(BasePath)); err != nil {
 			return err
 		}
 	}
@@ -206,25 +178,35 @@ func serve(addr, etcdAddr string) error {
 	if err != nil {
 		return err
 	}
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt)
-		<-sig
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	stopped := make(chan struct{})
+	defer func() { <-stopped }()
+	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = n.srv.Shutdown(ctx)
+		_ = n.srv.Shutdown(sctx)
+	})
+	defer func() {
+		if stop() { // ctx never ended: nothing is shutting the server down
+			close(stopped)
+		}
 	}()
-	fmt.Println("PlayerStatsService listening on", addr)
+	fmt.Fprintln(out, "PlayerStatsService listening on", addr)
 	if err := n.srv.Serve("tcp", addr); !errors.Is(err, server.ErrServerClosed) {
+		_ = n.srv.Close()
 		return err
 	}
 	return nil
 }
 
-// runCluster starts an embedded etcd (unless etcdAddr is given) and n servers registered in
-// it, plays against them through discovery, and drains one server halfway through.
-func runCluster(out io.Writer, etcdAddr string, n, players int, duration time.Duration) error {
-	ctx := context.Background()
+// RunCluster starts an embedded etcd (unless etcdAddr is given) and n servers registered in
+// it, plays against them through discovery with the given number of simulated players for
+// duration (less if ctx ends first), drains one server halfway through, and writes what
+// happens to out. It returns the first failed call, if any.
+func RunCluster(ctx context.Context, out io.Writer, etcdAddr string, n, players int, duration time.Duration) error {
+	if n < 2 || players < 1 || duration <= 0 {
+		return fmt.Errorf("the scenario needs at least 2 servers, 1 player and a positive duration (got %d, %d, %v)", n, players, duration)
+	}
 	endpoints := []string{etcdAddr}
 	if etcdAddr == "" {
 		e, err := embedded.Start(ctx, embedded.Config{UnsafeNoFsync: true})
@@ -253,7 +235,7 @@ func runCluster(out io.Writer, etcdAddr string, n, players int, duration time.Du
 			return err
 		}
 		addr := ln.Addr().String()
-		reg, err := etcd.NewRegistrar(cli, "tcp@"+addr, registry.WithBasePath(basePath), registry.WithTTL(10*time.Second))
+		reg, err := etcd.NewRegistrar(cli, "tcp@"+addr, registry.WithBasePath(BasePath), registry.WithTTL(10*time.Second))
 		if err != nil {
 			ln.Close()
 			return err
@@ -267,10 +249,10 @@ func runCluster(out io.Writer, etcdAddr string, n, players int, duration time.Du
 		go func() { _ = nd.srv.ServeListener(ln) }()
 		nodes = append(nodes, nd)
 		fmt.Fprintf(out, "server %d: serving on %s, registered as %s\n", len(nodes)-1, addr,
-			registry.Key(basePath, serviceName, "tcp@"+addr))
+			registry.Key(BasePath, ServiceName, "tcp@"+addr))
 	}
 
-	d, err := etcd.NewDiscovery(cli, serviceName, registry.WithBasePath(basePath))
+	d, err := etcd.NewDiscovery(cli, ServiceName, registry.WithBasePath(BasePath))
 	if err != nil {
 		return err
 	}
@@ -285,14 +267,14 @@ func runCluster(out io.Writer, etcdAddr string, n, players int, duration time.Du
 		return err
 	}
 	defer ranks.close()
-	fmt.Fprintf(out, "GameServer: subscribed to live rank changes (topic %q) on every server\n", rankTopic)
+	fmt.Fprintf(out, "GameServer: subscribed to live rank changes (topic %q) on every server\n", RankTopic)
 
 	// Halfway through, the last server drains and leaves while the players go on.
 	leaving := nodes[len(nodes)-1]
 	drained := make(chan error, 1)
 	timer := time.AfterFunc(duration/2, func() { drained <- drain(out, d, leaving) })
 	defer timer.Stop()
-	if err := play(out, d, nodes, players, duration); err != nil {
+	if err := play(ctx, out, d, nodes, players, duration); err != nil {
 		return err
 	}
 	if err := <-drained; err != nil {
@@ -333,7 +315,7 @@ func subscribeRanks(list []discovery.Server) (*rankWatch, error) {
 			return nil, err
 		}
 		w.clients = append(w.clients, c)
-		if err := c.Subscribe(context.Background(), rankTopic); err != nil {
+		if err := c.Subscribe(context.Background(), RankTopic); err != nil {
 			w.close()
 			return nil, err
 		}
@@ -401,8 +383,9 @@ func movedPlayer(err error) bool {
 	return errors.As(err, &se) && strings.HasPrefix(string(se), "no player ")
 }
 
-// playStatic plays against fixed servers, without a registry.
-func playStatic(addrs []string, players int, duration time.Duration) error {
+// PlayStatic plays against fixed servers (host:port addresses), without a registry, and
+// writes the results to out.
+func PlayStatic(ctx context.Context, out io.Writer, addrs []string, players int, duration time.Duration) error {
 	var pairs []discovery.KVPair
 	for _, a := range addrs {
 		pairs = append(pairs, discovery.KVPair{Key: "tcp@" + a})
@@ -412,15 +395,15 @@ func playStatic(addrs []string, players int, duration time.Duration) error {
 		return err
 	}
 	defer d.Close()
-	return play(os.Stdout, d, nil, players, duration)
+	return play(ctx, out, d, nil, players, duration)
 }
 
 // play is the GameServer: every player reports match results and reads its stats back,
 // through one XClient over the servers d lists. nodes, if known, are reported on.
-func play(out io.Writer, d discovery.Discovery, nodes []*node, players int, duration time.Duration) error {
+func play(ctx context.Context, out io.Writer, d discovery.Discovery, nodes []*node, players int, duration time.Duration) error {
 	opt := client.DefaultOption
 	opt.IdempotentMethods = []string{"GetPlayerStats"}
-	xc := client.NewXClient(serviceName, client.Failover, client.ConsistentHash, d, opt)
+	xc := client.NewXClient(ServiceName, client.Failover, client.ConsistentHash, d, opt)
 	defer xc.Close()
 	fmt.Fprintf(out, "GameServer: %d players playing for %v (XClient: Failover, ConsistentHash on player id)\n", players, duration)
 
@@ -442,8 +425,8 @@ func play(out io.Writer, d discovery.Discovery, nodes []*node, players int, dura
 			var fails, moves int
 			var ferr error
 			key := strconv.FormatInt(id, 10)
-			for time.Now().Before(deadline) {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 				ctx = client.WithHashKey(ctx, key) // one player's stats live on one server
 				start := time.Now()
 				var score int

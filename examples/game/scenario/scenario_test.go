@@ -1,22 +1,21 @@
-package main
+package scenario_test
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/brisk-rpc/brisk/examples/game/scenario"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestClusterGame plays a short game on a 3-server cluster registered in an embedded etcd:
 // every call must succeed (runCluster returns the first failure), scores read back must
 // match the updates, and the drained server must leave the registry.
 func TestClusterGame(t *testing.T) {
 	var out bytes.Buffer
-	if err := runCluster(&out, "", 3, 8, time.Second); err != nil {
+	if err := scenario.RunCluster(context.Background(), &out, "", 3, 8, time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"discovered 3 servers", "draining", "its etcd entry is deleted", "failed: 0", "live rank pushes, 0 out of order"} {
