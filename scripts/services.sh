@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the registry servers the tests run for real, from Debian's packages: ZooKeeper
-# and Redis. Safe to run any number of times: it installs only what is missing. The tests
-# start and stop their own server processes (internal/realsvc), each on a free loopback
-# port, so nothing is left running and the packages' own services are stopped here.
+# and Redis; and Chromium, which the dashboard's browser test drives headless. Safe to run
+# any number of times: it installs only what is missing. The tests start and stop their own
+# server processes (internal/realsvc), each on a free loopback port, so nothing is left
+# running and the packages' own services are stopped here.
 # Usage: scripts/services.sh install | check
 set -euo pipefail
 
@@ -11,6 +12,7 @@ need_pkgs() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
   command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   echo "${missing[@]:-}"
 }
 
