@@ -73,10 +73,10 @@ type Options struct {
 
 // Latency limits of the histogram.
 const (
-	minLatency = 1                 // ns
-	maxLatency = int64(time.Hour)  // larger values are recorded as this
-	sigFigs    = 3                 // significant decimal digits
-	maxSamples = 400               // timeline points before the interval doubles
+	minLatency  = 1                // ns
+	maxLatency  = int64(time.Hour) // larger values are recorded as this
+	sigFigs     = 3                // significant decimal digits
+	maxSamples  = 400              // timeline points before the interval doubles
 	defaultTick = 100 * time.Millisecond
 )
 

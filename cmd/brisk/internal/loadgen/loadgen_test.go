@@ -226,17 +226,17 @@ func TestJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct {
-		Requests    *int64              `json:"requests"`
-		OK          *int64              `json:"ok"`
-		Errors      *int64              `json:"errors"`
-		Elapsed     *float64            `json:"elapsed_ms"`
-		Throughput  *float64            `json:"throughput"`
-		Concurrency *int                `json:"concurrency"`
-		Rate        *float64            `json:"rate"`
-		Interrupted *bool               `json:"interrupted"`
-		Latency     map[string]float64  `json:"latency_ms"`
-		ErrorKinds  []map[string]any    `json:"error_kinds"`
-		OtherErrors *int64              `json:"other_errors"`
+		Requests    *int64               `json:"requests"`
+		OK          *int64               `json:"ok"`
+		Errors      *int64               `json:"errors"`
+		Elapsed     *float64             `json:"elapsed_ms"`
+		Throughput  *float64             `json:"throughput"`
+		Concurrency *int                 `json:"concurrency"`
+		Rate        *float64             `json:"rate"`
+		Interrupted *bool                `json:"interrupted"`
+		Latency     map[string]float64   `json:"latency_ms"`
+		ErrorKinds  []map[string]any     `json:"error_kinds"`
+		OtherErrors *int64               `json:"other_errors"`
 		Timeline    []map[string]float64 `json:"timeline"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -135,11 +135,11 @@ type jsonLatency struct {
 }
 
 type jsonSample struct {
-	At          ms    `json:"at_ms"`
-	Requests    int64 `json:"requests"`
-	Errors      int64 `json:"errors"`
+	At          ms      `json:"at_ms"`
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
 	Throughput  float64 `json:"throughput"`
-	MeanLatency ms    `json:"mean_latency_ms"`
+	MeanLatency ms      `json:"mean_latency_ms"`
 }
 
 type jsonResult struct {
