@@ -67,6 +67,11 @@ const (
 // Unsubscribe, argument: the topic name). It is under brisk's reserved prefix.
 const PushService = "_brisk.Push"
 
+// ReflectionService is the service path of brisk's reflection (method List): it describes
+// the server's services and methods, with JSON Schemas of their argument and reply types.
+// It is under brisk's reserved prefix.
+const ReflectionService = "_brisk.Reflection"
+
 // Error texts with which a brisk server refuses a request before running its method. A
 // client may retry such a request on another server: it did not run.
 const (

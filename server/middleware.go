@@ -131,6 +131,9 @@ func (s *Server) dispatch(ctx context.Context, inv *Invocation) error {
 	if inv.ServicePath == protocol.PushService {
 		return s.pushControl(ctx, inv)
 	}
+	if inv.ServicePath == protocol.ReflectionService {
+		return s.reflectionControl(ctx, inv)
+	}
 	if inv.stream != nil {
 		return s.runStreamMethod(ctx, inv)
 	}

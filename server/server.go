@@ -99,6 +99,7 @@ type Server struct {
 	maxPerConn     int64
 	pushPolicy     PushPolicy
 	maxBacklog     int
+	reflection     reflectionCache // what protocol.ReflectionService answers (reflection.go)
 	streamWindow   int64
 	topicMu        sync.RWMutex
 	topics         map[string]map[*conn]struct{}
