@@ -164,13 +164,22 @@ func TestWindowRateAndErrorRate(t *testing.T) {
 
 func TestRateRightAfterStart(t *testing.T) {
 	st, clk := newTestStats()
-	clk.Advance(500 * time.Millisecond)
+	clk.Advance(200 * time.Millisecond)
 	for i := 0; i < 10; i++ {
 		call(st, clk, "Arith", "Mul", 0, nil)
 	}
-	// 10 calls in the first half second: 20/s, not 10 spread over the 10 s window.
-	if got := st.Snapshot().Methods[0].Rate; math.Abs(got-20) > 0.01 {
-		t.Errorf("rate %v, want 20", got)
+	// 10 calls in the first 200 ms: 10/s (over at least a second), not 50/s, nor 10
+	// spread over the 10 s window.
+	if got := st.Snapshot().Methods[0].Rate; math.Abs(got-10) > 0.01 {
+		t.Errorf("rate %v, want 10", got)
+	}
+	clk.Advance(2300 * time.Millisecond)
+	for i := 0; i < 10; i++ {
+		call(st, clk, "Arith", "Mul", 0, nil)
+	}
+	// 20 calls in the first 2.5 s.
+	if got := st.Snapshot().Methods[0].Rate; math.Abs(got-8) > 0.01 {
+		t.Errorf("rate %v, want 8", got)
 	}
 }
 

@@ -289,7 +289,9 @@ type MethodStats struct {
 	WindowErrors uint64  `json:"window_errors"`
 	Rate         float64 `json:"rate"`
 	ErrorRate    float64 `json:"error_rate"`
-	// Latency percentiles of the window's calls, in milliseconds (0 without calls).
+	// Latency percentiles of the window's calls, in milliseconds (0 without calls): the
+	// time from this middleware to the method's return, as the server sees it (not the
+	// network, nor the wait for a connection's read loop).
 	P50 float64 `json:"p50_ms"`
 	P90 float64 `json:"p90_ms"`
 	P99 float64 `json:"p99_ms"`
@@ -309,12 +311,13 @@ func (st *Stats) Snapshot() Snapshot {
 	now := st.now()
 	snap := Snapshot{Time: now, Started: st.started, WindowSeconds: int(st.window), Methods: []MethodStats{}}
 	// The window is the current (partial) second and the st.window-1 before it, or the
-	// time since Stats started if that is shorter.
+	// time since Stats started if that is shorter, but at least a second (so that a burst
+	// right after start is not extrapolated to a rate it never had).
 	span := float64(st.window-1) + float64(now.Nanosecond())/1e9
 	if up := now.Sub(st.started).Seconds(); up < span {
 		span = up
 	}
-	span = max(span, 1e-3)
+	span = max(span, 1)
 	sec := now.Unix()
 	var hist histogram
 	for _, m := range *st.methods.Load() {
@@ -362,7 +365,7 @@ func (st *Stats) Snapshot() Snapshot {
 	return snap
 }
 
-// millis converts d to milliseconds, rounded to the microsecond.
+// millis converts d to milliseconds.
 func millis(d time.Duration) float64 {
-	return float64(d.Round(time.Microsecond)) / 1e6
+	return float64(d) / 1e6
 }

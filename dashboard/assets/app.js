@@ -19,7 +19,11 @@
     return v.toFixed(digits);
   }
 
-  function ms(v) { return v > 0 ? num(v, v < 1 ? 3 : 2) : '–'; }
+  // Latencies: milliseconds, or microseconds under 0.1 ms.
+  function ms(v) {
+    if (!(v > 0)) { return '–'; }
+    return v < 0.1 ? num(1000 * v, 1) + ' µs' : num(v, v < 10 ? 3 : 1) + ' ms';
+  }
 
   function setText(id, text) {
     var e = $(id);
