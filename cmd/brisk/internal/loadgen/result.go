@@ -203,16 +203,16 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintln(tw, "Interrupted: partial results.")
 	}
 	fmt.Fprintln(tw, "Summary:")
-	fmt.Fprintf(tw, "  Requests:\t%d\t(%d ok, %d errors)\n", r.Requests, r.Requests-r.Errors, r.Errors)
-	fmt.Fprintf(tw, "  Elapsed:\t%v\t\n", roundDuration(r.Elapsed))
-	fmt.Fprintf(tw, "  Throughput:\t%.1f req/s\t\n", r.Throughput)
+	fmt.Fprintf(tw, "  Requests:\t%d (%d ok, %d errors)\n", r.Requests, r.Requests-r.Errors, r.Errors)
+	fmt.Fprintf(tw, "  Elapsed:\t%v\n", roundDuration(r.Elapsed))
+	fmt.Fprintf(tw, "  Throughput:\t%.1f req/s\n", r.Throughput)
 	mode := "as fast as possible"
 	if r.Rate > 0 {
 		mode = fmt.Sprintf("fixed rate %g req/s (latency from intended send time)", r.Rate)
 	}
-	fmt.Fprintf(tw, "  Workers:\t%d\t%s\n", r.Concurrency, mode)
+	fmt.Fprintf(tw, "  Workers:\t%d, %s\n", r.Concurrency, mode)
 	if r.Warmup > 0 {
-		fmt.Fprintf(tw, "  Warm-up:\t%v\t(not counted)\n", r.Warmup)
+		fmt.Fprintf(tw, "  Warm-up:\t%v (not counted)\n", r.Warmup)
 	}
 	fmt.Fprintln(tw, "Latency:")
 	l := r.Latency
@@ -221,15 +221,15 @@ func (r *Result) WriteText(w io.Writer) error {
 		d    time.Duration
 	}{{"min", l.Min}, {"mean", l.Mean}, {"stddev", l.StdDev}, {"p50", l.P50}, {"p90", l.P90},
 		{"p99", l.P99}, {"p99.9", l.P999}, {"max", l.Max}} {
-		fmt.Fprintf(tw, "  %s\t%v\t\n", row.name, roundDuration(row.d))
+		fmt.Fprintf(tw, "  %s\t%v\n", row.name, roundDuration(row.d))
 	}
 	if r.Errors > 0 {
 		fmt.Fprintln(tw, "Errors:")
 		for _, k := range r.ErrorKinds {
-			fmt.Fprintf(tw, "  %d\t%s\t\n", k.Count, k.Error)
+			fmt.Fprintf(tw, "  %d\t%s\n", k.Count, k.Error)
 		}
 		if r.OtherErrors > 0 {
-			fmt.Fprintf(tw, "  %d\t(other errors)\t\n", r.OtherErrors)
+			fmt.Fprintf(tw, "  %d\t(other errors)\n", r.OtherErrors)
 		}
 	}
 	return tw.Flush()
