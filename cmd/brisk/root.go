@@ -69,8 +69,13 @@ Exit codes: 0 success, 1 the server answered with an error, 2 transport or timeo
 		},
 	}
 	root.AddCommand(
-		newVersionCmd(),
+		newCallCmd(),
+		newListCmd(),
 		newBenchCmd(),
+		newRegistryCmd(),
+		newGatewayCmd(),
+		newDemoCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

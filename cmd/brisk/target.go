@@ -46,6 +46,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -159,6 +160,9 @@ func isRegistryURL(addr string) bool {
 	return known
 }
 
+// networks are the networks a plain address may name.
+var networks = []string{"tcp", "tcp4", "tcp6", "unix", "http", "ws", "wss", "quic", "kcp"}
+
 // parseServerAddress splits a plain address into network and address (tcp by default).
 func parseServerAddress(addr string) (network, address string, err error) {
 	if addr == "" {
@@ -171,6 +175,9 @@ func parseServerAddress(addr string) (network, address string, err error) {
 	network, address, err = discovery.ParseAddress(addr)
 	if err != nil {
 		return "", "", withCode(exitUsage, fmt.Errorf("address %q: %w", addr, err))
+	}
+	if !slices.Contains(networks, network) {
+		return "", "", usageErrorf("address %q: unknown network %q (want %s)", addr, network, strings.Join(networks, ", "))
 	}
 	return network, address, nil
 }
@@ -296,6 +303,7 @@ type discoveryFunc func(service string) (discovery.Discovery, error)
 type xPool struct {
 	newDisc discoveryFunc
 	o       connFlags
+	only    string // if set, the one service Invoke forwards
 
 	mu      sync.Mutex
 	entries map[string]*xEntry
@@ -387,6 +395,12 @@ func (p *xPool) Close() error {
 func (p *xPool) Invoke(ctx context.Context, req *protocol.Message) (*protocol.Message, error) {
 	if req == nil || req.ServicePath == "" {
 		return nil, errors.New("brisk: a request without a service")
+	}
+	if p.only != "" && req.ServicePath != p.only {
+		if req.IsOneway() && !req.IsHeartbeat() {
+			return nil, nil
+		}
+		return unknownService(req), nil
 	}
 	x, err := p.get(ctx, req.ServicePath)
 	if err != nil {
