@@ -25,20 +25,18 @@ func newProgress(p *phase) *progress {
 		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetRenderBlankState(true), // drawn at once, however short the run
 	}
-	max := p.count
-	if max > 0 {
+	total := p.count
+	if total > 0 {
 		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("req"))
 	} else {
 		// Duration mode: the bar fills with time, in milliseconds.
-		max = p.duration.Milliseconds()
-		if max <= 0 {
-			max = 1
-		}
-		opts = append(opts, progressbar.OptionSetElapsedTime(true))
+		total = max(p.duration.Milliseconds(), 1)
+		opts = append(opts, progressbar.OptionSetElapsedTime(true), progressbar.OptionSetDescription("0 req, 0 errors"))
 	}
-	return &progress{p: p, bar: progressbar.NewOptions64(max, opts...)}
+	return &progress{p: p, bar: progressbar.NewOptions64(total, opts...)}
 }
 
 func (g *progress) update() {
