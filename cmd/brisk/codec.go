@@ -134,8 +134,11 @@ func replyToJSON(reply []byte, st protocol.SerializeType) ([]byte, error) {
 		if len(reply) == 0 {
 			return []byte("null\n"), nil
 		}
+		dec := msgpack.NewDecoder(bytes.NewReader(reply))
+		// Maps may have keys of any type (a Go map[int]T); jsonSafe formats them.
+		dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
 		var v any
-		if err := msgpack.Unmarshal(reply, &v); err != nil {
+		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("decoding the msgpack reply: %w", err)
 		}
 		b, err := json.MarshalIndent(jsonSafe(v), "", "  ")
