@@ -5,6 +5,11 @@
 // the same invocation, so compare them as ratios rather than absolute numbers.
 //
 //	go run ./cmd/rpcbench -scenarios 100x4,1000x4 -duration 10s -warmup 2s -frameworks brisk,grpc,netrpc
+//
+// Then (-mode all, the default; -mode stream alone) it measures one-way stream throughput in
+// MB/s beside raw TCP's (see stream.go and the -stream-* flags):
+//
+//	go run ./cmd/rpcbench -mode stream -stream-bytes 512MiB -stream-chunks 16KiB,64KiB -stream-concurrency 1,4
 package main
 
 import (
@@ -29,18 +34,64 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "measured period of each scenario")
 	warmup := flag.Duration("warmup", 2*time.Second, "unmeasured calls before each measured period")
 	frameworks := flag.String("frameworks", "brisk,grpc,netrpc", "comma-separated frameworks: brisk, grpc, netrpc")
+	mode := flag.String("mode", "all", "what to run: rpc (the Hello.Say table), stream (bulk stream throughput) or all (rpc, then stream)")
+	var sf streamFlags
+	sf.register()
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file at the end")
 	flag.Parse()
 
-	loads, err := parseScenarios(*scenarios, *warmup, *duration)
+	runRPC, runStreams := *mode == "rpc" || *mode == "all", *mode == "stream" || *mode == "all"
+	if !runRPC && !runStreams {
+		fatal(fmt.Errorf("bad -mode %q: want rpc, stream or all", *mode))
+	}
+	var streamLoads []bench.StreamLoad
+	var transports []bench.StreamTransport
+	if runStreams {
+		var err error
+		if streamLoads, transports, err = sf.parse(); err != nil {
+			fatal(err)
+		}
+	}
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			fatal(err)
+		}
+		defer stop()
+	}
+	if *memprofile != "" {
+		runtime.MemProfileRate = 512 // small allocations too (the default samples one per 512 KiB)
+		exitHooks = append(exitHooks, func() { writeAllocProfile(*memprofile) })
+		defer writeAllocProfile(*memprofile)
+	}
+	failed := false
+	if runRPC {
+		failed = rpcMain(*scenarios, *frameworks, *duration, *warmup)
+	}
+	if runStreams {
+		if runRPC {
+			fmt.Println()
+		}
+		failed = streamMain(os.Stdout, streamLoads, transports) || failed
+	}
+	if failed {
+		exit(1)
+	}
+}
+
+// rpcMain runs the Hello.Say scenarios and prints their table; it reports whether one failed.
+func rpcMain(scenarios, frameworks string, duration, warmup time.Duration) bool {
+	loads, err := parseScenarios(scenarios, warmup, duration)
 	if err != nil {
 		fatal(err)
 	}
-	fws, err := bench.Lookup(*frameworks)
+	fws, err := bench.Lookup(frameworks)
 	if err != nil {
 		fatal(err)
 	}
 
-	printSettings(os.Stdout, fws, *duration, *warmup)
+	printSettings(os.Stdout, fws, duration, warmup)
 
 	var results []*bench.Result
 	failed := false
@@ -65,14 +116,12 @@ func main() {
 	printAllocs(os.Stdout, results)
 	fmt.Println()
 	printRatios(os.Stdout, results, fws)
-	if failed {
-		os.Exit(1)
-	}
+	return failed
 }
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "rpcbench:", err)
-	os.Exit(2)
+	exit(2)
 }
 
 func parseScenarios(s string, warmup, duration time.Duration) ([]bench.Load, error) {
