@@ -23,15 +23,16 @@ func newListCmd() *cobra.Command {
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "list ADDR [Service]",
+		Use:   "list ADDR [Service | Service.Method]",
 		Short: "List a server's services and methods (reflection)",
 		Long: `List a server's services and methods through its reflection service (_brisk.Reflection),
-with each method's kind, and with --schema the JSON Schemas of its argument and reply.
+with each method's kind, and with --schema the JSON Schemas of its argument and reply
+(one line each; --json --schema prints them in full).
 
 ADDR may be a registry URL naming a service (etcd://host:2379/base/Service): the first
 server the registry lists for it is asked.`,
 		Example: `  brisk list localhost:8972
-  brisk list localhost:8972 Arith --schema
+  brisk list localhost:8972 Arith.Mul --schema
   brisk list etcd://127.0.0.1:2379/rpcx_test/Arith --json`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,16 +47,9 @@ server the registry lists for it is asked.`,
 				return err
 			}
 			if len(args) == 2 {
-				var keep []reflection.ServiceInfo
-				for _, s := range reply.Services {
-					if s.Name == args[1] {
-						keep = append(keep, s)
-					}
+				if err := filterServices(reply, args[1]); err != nil {
+					return err
 				}
-				if len(keep) == 0 {
-					return withCode(exitService, fmt.Errorf("the server has no service %q", args[1]))
-				}
-				reply.Services = keep
 			}
 			if asJSON {
 				if !schema {
@@ -82,6 +76,32 @@ server the registry lists for it is asked.`,
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "bound on the whole command (0: none)")
 	conn.register(fs)
 	return cmd
+}
+
+// filterServices keeps only the service name, or only the method Service.Method.
+func filterServices(reply *reflection.ListReply, name string) error {
+	for _, s := range reply.Services {
+		if s.Name == name {
+			reply.Services = []reflection.ServiceInfo{s}
+			return nil
+		}
+	}
+	if service, method, err := splitServiceMethod(name); err == nil {
+		for _, s := range reply.Services {
+			if s.Name != service {
+				continue
+			}
+			for _, m := range s.Methods {
+				if m.Name == method {
+					s.Methods = []reflection.MethodInfo{m}
+					reply.Services = []reflection.ServiceInfo{s}
+					return nil
+				}
+			}
+			return withCode(exitService, fmt.Errorf("service %s has no method %q", service, method))
+		}
+	}
+	return withCode(exitService, fmt.Errorf("the server has no service %q", name))
 }
 
 // fetchReflection asks the server at addr (or the first server of a registry URL's service)
@@ -175,9 +195,9 @@ func printSchema(w io.Writer, label string, raw json.RawMessage) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "    ", "  "); err != nil {
+	if err := json.Compact(&buf, raw); err != nil {
 		buf.Reset()
 		buf.Write(raw)
 	}
-	fmt.Fprintf(w, "    %s: %s\n", label, buf.String())
+	fmt.Fprintf(w, "    %-6s %s\n", label+":", buf.String())
 }

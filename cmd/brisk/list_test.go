@@ -38,8 +38,11 @@ func TestList(t *testing.T) {
 		{name: "one service", args: []string{"list", addr, "Arith"},
 			has: []string{"Arith (group=math)", "  Div ", "  Sleep "}, hasNot: []string{"Streams"}},
 		{name: "schemas", args: []string{"list", addr, "Arith", "--schema"},
-			has: []string{"Arith.Mul", "args: {", `"A"`, "reply: {", `"C"`}},
+			has: []string{"Arith.Mul", "args:  {", `"A"`, "reply: {", `"C"`}},
+		{name: "one method", args: []string{"list", addr, "Arith.Mul", "--schema"},
+			has: []string{"Arith (group=math)\n  Mul  unary\n", "Arith.Mul\n    args:  {", "    reply: {"}, hasNot: []string{"Div"}},
 		{name: "unknown service", args: []string{"list", addr, "Geometry"}, code: exitService},
+		{name: "unknown method", args: []string{"list", addr, "Arith.Pow"}, code: exitService},
 		{name: "closed port", args: []string{"list", closedAddr(t)}, code: exitTransport},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -92,7 +93,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "brisk:", err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "brisk: ") { // the client's errors carry the prefix already
+		msg = "brisk: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
