@@ -78,8 +78,8 @@ type Client struct {
 	seq     uint64
 	pending map[uint64]*Call
 	streams map[uint64]*Stream // open streams by id (ids share the calls' seq space)
-	closing bool  // Close was called
-	broken  error // why the connection ended; set once
+	closing bool               // Close was called
+	broken  error              // why the connection ended; set once
 	stop    chan struct{}
 	done    chan struct{} // closed when the read loop has ended
 	hbDone  chan struct{}

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"sync"
@@ -45,11 +44,16 @@ type Stream struct {
 	cdc    codec.Codec
 	flow   *flow.Flow
 	ctx    context.Context
-	stop   func() bool // stops the context watcher
+	// release, if set, is called once when the stream ends (an XClient's server stays
+	// connected while a stream to it is open).
+	release     func()
+	releaseOnce sync.Once
 
 	mu        sync.Mutex
 	trailer   map[string]string
 	sendClose bool
+	over      bool        // ended: no context watcher is needed
+	stop      func() bool // stops the context watcher
 }
 
 // Errors of streams.
@@ -66,6 +70,10 @@ var (
 // The context bounds the whole stream; its metadata (WithMetadata) and deadline go to the
 // server with the open.
 func (c *Client) NewStream(ctx context.Context, serviceMethod string) (*Stream, error) {
+	return c.newStream(ctx, serviceMethod, nil)
+}
+
+func (c *Client) newStream(ctx context.Context, serviceMethod string, release func()) (*Stream, error) {
 	if _, _, err := splitMethod(serviceMethod); err != nil {
 		return nil, err
 	}
@@ -77,11 +85,12 @@ func (c *Client) NewStream(ctx context.Context, serviceMethod string) (*Stream, 
 		return nil, err
 	}
 	st := &Stream{
-		c:      c,
-		serial: c.opt.SerializeType,
-		cdc:    cdc,
-		flow:   flow.New(c.opt.StreamWindow, c.opt.MaxMessageSize),
-		ctx:    ctx,
+		c:       c,
+		serial:  c.opt.SerializeType,
+		cdc:     cdc,
+		flow:    flow.New(c.opt.StreamWindow, c.opt.MaxMessageSize),
+		ctx:     ctx,
+		release: release,
 	}
 	open := protocol.GetPooledMsg()
 	defer protocol.FreeMsg(open)
@@ -113,7 +122,11 @@ func (c *Client) NewStream(ctx context.Context, serviceMethod string) (*Stream, 
 	if g := st.flow.InitialGrant(); g > 0 {
 		st.control(flow.KindWindow, g)
 	}
-	st.stop = context.AfterFunc(ctx, func() { st.abort(ctx.Err(), true) })
+	st.mu.Lock()
+	if !st.over {
+		st.stop = context.AfterFunc(ctx, func() { st.abort(ctx.Err(), true, false) })
+	}
+	st.mu.Unlock()
 	return st, nil
 }
 
@@ -129,6 +142,15 @@ func (st *Stream) Send(v any) error {
 	*bp = payload
 	if err := st.flow.Acquire(st.ctx, flow.Cost(len(payload))); err != nil {
 		return err
+	}
+	if err := flow.WaitWriter(st.ctx, st.w); err != nil {
+		if ferr := st.flow.Err(); ferr != nil {
+			return ferr
+		}
+		if cerr := st.ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return &TransportError{Op: "write", Err: err}
 	}
 	m := protocol.GetPooledMsg()
 	defer protocol.FreeMsg(m)
@@ -192,19 +214,18 @@ func (st *Stream) Trailer() map[string]string {
 // cancelled, and Send and Recv return ErrStreamClosed. It is safe to call more than once,
 // and after the stream ended.
 func (st *Stream) Close() error {
-	st.abort(ErrStreamClosed, true)
+	st.abort(ErrStreamClosed, true, false)
 	return nil
 }
 
-// abort ends the stream at once with err, telling the server if it still runs the stream.
-func (st *Stream) abort(err error, tell bool) {
+// abort ends the stream at once with err, telling the server if tell is set and it still
+// runs the stream. inLoop says the connection's read loop calls (see ended).
+func (st *Stream) abort(err error, tell, inLoop bool) {
 	live := st.c.forgetStream(st.id)
 	if !st.flow.Abort(err) {
 		return
 	}
-	if st.stop != nil {
-		st.stop()
-	}
+	st.ended(inLoop)
 	if live && tell {
 		m := protocol.GetPooledMsg()
 		flow.Frame(m, protocol.Request, st.id, flow.KindCancel)
@@ -241,9 +262,30 @@ func (st *Stream) end(err error, md map[string]string) {
 	st.mu.Unlock()
 	st.flow.StopSending(io.EOF)
 	st.flow.Finish(err)
-	if st.stop != nil {
-		st.stop()
-	}
+	st.ended(true)
+}
+
+// ended stops watching the context and releases what the stream held, once. The
+// connection's read loop ends streams with inLoop set: the release then runs on a goroutine
+// of its own, as it may close this very connection (an XClient's retired server), which
+// waits for the read loop.
+func (st *Stream) ended(inLoop bool) {
+	st.releaseOnce.Do(func() {
+		st.mu.Lock()
+		st.over = true
+		stop := st.stop
+		st.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+		if st.release != nil {
+			if inLoop {
+				go st.release()
+			} else {
+				st.release()
+			}
+		}
+	})
 }
 
 // forgetStream removes a stream from the connection's table; false if it was not there.
@@ -281,7 +323,7 @@ func (c *Client) streamFrame(msg *protocol.Message) bool {
 		st.end(ServiceError(text), msg.Metadata)
 	case msg.ServiceMethod == flow.KindMsg:
 		if !st.flow.Deliver(msg) {
-			st.abort(fmt.Errorf("%w", flow.ErrViolated), true)
+			st.abort(flow.ErrViolated, true, true)
 		}
 		return true
 	case msg.ServiceMethod == flow.KindWindow:
@@ -297,6 +339,6 @@ func (c *Client) streamFrame(msg *protocol.Message) bool {
 // abortStreams ends every stream of a failed connection with reason.
 func (c *Client) abortStreams(streams map[uint64]*Stream, reason error) {
 	for _, st := range streams {
-		st.abort(reason, false)
+		st.abort(reason, false, true)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/brisk-rpc/brisk/client"
+	"github.com/brisk-rpc/brisk/discovery"
 	"github.com/brisk-rpc/brisk/internal/testsvc"
 	"github.com/brisk-rpc/brisk/protocol"
 	"github.com/brisk-rpc/brisk/server"
@@ -201,6 +202,9 @@ func TestStreamCancel(t *testing.T) {
 				t.Fatalf("client Recv = %v, want %v", err, want)
 			}
 			testsvc.Eventually(t, "stream method returned", func() bool { return svc.Running.Load() == 0 })
+			if n := client.OpenStreams(c); n != 0 {
+				t.Fatalf("client still holds %d streams", n)
+			}
 		})
 	}
 }
@@ -315,5 +319,125 @@ func TestStreamsAndCallsShareAConnection(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	_ = flood.Close()
+	testsvc.Eventually(t, "every stream to end", func() bool { return client.OpenStreams(c) == 0 })
+}
+
+// TestStreamGigabyteBoundedMemory sends 1 GiB of generated data through an echo stream and
+// checks every byte that comes back, while the heap stays bounded by the flow-control
+// windows: neither side buffers what the other has not consumed.
+func TestStreamGigabyteBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 1 GiB")
+	}
+	_, addr := newStreamServer(t)
+	c := testsvc.Connect(t, addr, client.DefaultOption)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := c.NewStream(ctx, "Streams.Echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	const chunk = 64 << 10
+	const total = 1 << 30
+	const chunks = total / chunk
+	// Each chunk is a window into one pattern at an offset given by its number, so data
+	// that arrives out of order or corrupted does not match.
+	pattern := make([]byte, chunk+251)
+	for i := range pattern {
+		pattern[i] = byte(i*13 + i>>8)
+	}
+	data := func(seq int) []byte { return pattern[seq%251 : seq%251+chunk] }
 	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+
+	sendErr := make(chan error, 1)
+	go func() {
+		for seq := range chunks {
+			if err := st.Send(&testsvc.Chunk{Seq: seq, Data: data(seq)}); err != nil {
+				sendErr <- err
+				return
+			}
+		}
+		sendErr <- st.CloseSend()
+	}()
+	var peak uint64
+	var got testsvc.Chunk
+	for seq := range chunks {
+		if err := st.Recv(&got); err != nil {
+			t.Fatalf("chunk %d: %v", seq, err)
+		}
+		if got.Seq != seq || !bytes.Equal(got.Data, data(seq)) {
+			t.Fatalf("chunk %d: got seq %d, data equal %v", seq, got.Seq, bytes.Equal(got.Data, data(seq)))
+		}
+		if seq%512 == 0 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}
+	if err := st.Recv(&got); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if err := <-sendErr; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	grew := int64(peak) - int64(base)
+	t.Logf("1 GiB echoed; heap in use grew by at most %d KiB", grew>>10)
+	// Windows of 1 MiB each way, one message over them, encode and write buffers: a few MiB.
+	// Without flow control the heap would hold most of the GiB.
+	if grew > 64<<20 {
+		t.Fatalf("heap in use grew by %d MiB while streaming", grew>>20)
+	}
+}
+
+// TestXClientStream: an XClient opens streams on a server it discovered; a server that
+// leaves the list keeps its connection until the stream ends.
+func TestXClientStream(t *testing.T) {
+	s := server.NewServer()
+	if err := s.RegisterName("Streams", testsvc.NewStreams(), ""); err != nil {
+		t.Fatal(err)
+	}
+	addr := testsvc.Serve(t, s)
+	d, err := discovery.NewMultipleServers([]discovery.KVPair{{Key: "tcp@" + addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	x := client.NewXClient("Streams", client.Failover, client.RoundRobin, d, client.DefaultOption)
+	defer x.Close()
+	ctx := context.Background()
+
+	st, err := x.NewStream(ctx, "Echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := d.Update(nil); err != nil {
+		t.Fatal(err)
+	}
+	testsvc.Eventually(t, "the XClient to drop the server", func() bool { return len(x.Endpoints()) == 0 })
+	for i := range 10 {
+		if err := st.Send(&testsvc.Chunk{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+		var got testsvc.Chunk
+		if err := st.Recv(&got); err != nil || got.Seq != i {
+			t.Fatalf("echo %d after the server left the list: %d, %v", i, got.Seq, err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var got testsvc.Chunk
+	if err := st.Recv(&got); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	testsvc.Eventually(t, "the idle connection to close", func() bool { return len(s.ActiveClientConn()) == 0 })
+	if _, err := x.NewStream(ctx, "Echo"); !errors.Is(err, client.ErrNoServer) {
+		t.Fatalf("NewStream without servers = %v, want ErrNoServer", err)
+	}
 }

@@ -797,3 +797,30 @@ func (s *connSlot) close() {
 		_ = c.Close()
 	}
 }
+
+// NewStream opens a stream to the stream method serviceMethod (the method name alone) on a
+// server chosen by the selector (see Client.NewStream). Opening a stream fails over like a
+// call that was not sent; the stream itself is not moved once open. The server stays
+// connected while the stream is open, even if it leaves the service's list.
+func (x *XClient) NewStream(ctx context.Context, serviceMethod string) (*Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var st *Stream
+	err := x.retrying(ctx, serviceMethod, nil, func(e *Endpoint) (error, bool) {
+		e.inflight.Add(1) // held until the stream ends
+		return x.attemptOn(ctx, e, func(c *Client) (error, bool) {
+			s, err := c.newStream(ctx, x.servicePath+"."+serviceMethod, e.callEnded)
+			if err != nil {
+				e.callEnded()
+				return err, false
+			}
+			st = s
+			return nil, true
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}

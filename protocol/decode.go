@@ -191,7 +191,11 @@ func (m *Message) parseBody(body []byte, maxSize int) error {
 	// Reuse the previous strings when a connection repeats itself, as it nearly always does:
 	// this saves two allocations per frame.
 	if string(path) != m.ServicePath {
-		m.ServicePath = string(path)
+		if string(path) == StreamService {
+			m.ServicePath = StreamService // stream frames come in fresh pooled messages
+		} else {
+			m.ServicePath = string(path)
+		}
 	}
 	method, rest, err := lengthPrefixed(rest, "service method")
 	if err != nil {
@@ -199,7 +203,7 @@ func (m *Message) parseBody(body []byte, maxSize int) error {
 		return err
 	}
 	if string(method) != m.ServiceMethod {
-		m.ServiceMethod = string(method)
+		m.ServiceMethod = internStreamKind(m.ServicePath, method)
 	}
 	md, rest, err := lengthPrefixed(rest, "metadata")
 	if err != nil {

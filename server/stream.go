@@ -65,6 +65,15 @@ func (st *Stream) Send(v any) error {
 	if err := st.flow.Acquire(st.context(), flow.Cost(len(payload))); err != nil {
 		return err
 	}
+	if err := flow.WaitWriter(st.context(), st.c.w); err != nil {
+		if ferr := st.flow.Err(); ferr != nil {
+			return ferr
+		}
+		if cerr := st.context().Err(); cerr != nil {
+			return cerr
+		}
+		return errStreamClosed
+	}
 	m := protocol.GetPooledMsg()
 	defer protocol.FreeMsg(m)
 	flow.Frame(m, protocol.Response, st.id, flow.KindMsg)

@@ -16,18 +16,37 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/brisk-rpc/brisk/internal/wire"
 	"github.com/brisk-rpc/brisk/protocol"
 )
 
 // Frame kinds: the service method of a frame under protocol.StreamService.
 const (
-	KindOpen   = "open"   // client → server: open a stream; metadata MethodKey names the method
-	KindMsg    = "msg"    // either way: one message, the payload encoded with the stream's codec
-	KindEOF    = "eof"    // client → server: the client sends no more (half-close)
-	KindWindow = "win"    // either way: grant credit, the payload a 4-byte big-endian count
-	KindCancel = "cancel" // client → server: the client gave up the stream
-	KindEnd    = "end"    // server → client: the handler returned; Error status carries its error
+	KindOpen   = protocol.StreamOpen   // metadata MethodKey names the method
+	KindMsg    = protocol.StreamMsg    // the payload encoded with the stream's codec
+	KindEOF    = protocol.StreamEOF    // the client sends no more
+	KindWindow = protocol.StreamWindow // the payload a 4-byte big-endian count
+	KindCancel = protocol.StreamCancel // the client gave the stream up
+	KindEnd    = protocol.StreamEnd    // Error status carries the method's error
 )
+
+// maxWriteBacklog is how much a connection's writer may hold before stream messages wait
+// for it to drain: calls and control frames never wait, so they overtake stream data, and
+// the writer's batches stay small enough for it to keep its buffers.
+const maxWriteBacklog = 512 << 10
+
+// WaitWriter waits, before a stream message is written to w, until w's backlog is below
+// the bound; it returns ctx's error if ctx ends first, or the writer's if it failed.
+func WaitWriter(ctx context.Context, w *wire.Writer) error {
+	if w.Queued() < maxWriteBacklog {
+		return nil
+	}
+	err := w.WaitBelow(ctx.Done(), maxWriteBacklog)
+	if errors.Is(err, wire.ErrWaitAborted) {
+		return ctx.Err()
+	}
+	return err
+}
 
 // MethodKey is the open frame's metadata key naming the stream method ("Service.Method").
 const MethodKey = "_brisk.method"

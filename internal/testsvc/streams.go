@@ -118,3 +118,13 @@ func (s *Streams) Flood(ctx context.Context, st *server.Stream) error {
 	s.Ended <- err
 	return err
 }
+
+// Stall receives nothing and waits until the stream is cancelled; ctx's error goes to Ended.
+func (s *Streams) Stall(ctx context.Context, st *server.Stream) error {
+	s.Running.Add(1)
+	defer s.Running.Add(-1)
+	s.Entered <- struct{}{}
+	<-ctx.Done()
+	s.Ended <- ctx.Err()
+	return ctx.Err()
+}
