@@ -24,6 +24,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -182,6 +183,7 @@ func Run(t *testing.T, tr Transport) {
 		{"server_shutdown", testShutdown},
 		{"client_close", testClientClose},
 		{"xclient", testXClient},
+		{"streams", testStreams},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, tr) })
@@ -206,6 +208,9 @@ func start(t *testing.T, tr Transport, opts ...server.Option) *env {
 		t.Fatal(err)
 	}
 	if err := e.s.RegisterName("Probe", e.probe, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RegisterName("Streams", testsvc.NewStreams(), ""); err != nil {
 		t.Fatal(err)
 	}
 	e.network, e.addr = tr.Listen(t, e.s)
@@ -816,5 +821,98 @@ func testXClient(t *testing.T, tr Transport) {
 	err = xb.Call(ctx(t), "Mul", &testsvc.Args{A: 1, B: 1}, new(testsvc.Reply))
 	if !client.IsTransportError(err) || !errors.Is(err, client.ErrUnknownNetwork) {
 		t.Fatalf("XClient over bogus-net@127.0.0.1:1: %v, want a TransportError wrapping ErrUnknownNetwork", err)
+	}
+}
+
+// testStreams: the three stream patterns, side by side with calls, on one connection.
+func testStreams(t *testing.T, tr Transport) {
+	e := start(t, tr)
+	c := e.connect(t, e.option())
+	cx := ctx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() { // bidirectional: 1 MiB echoed in 16 KiB messages
+		errs <- func() error {
+			st, err := c.NewStream(cx, "Streams.Echo")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			data := bytes.Repeat([]byte("brisk"), 16<<10/5)
+			go func() {
+				for i := range 64 {
+					if st.Send(&testsvc.Chunk{Seq: i, Data: data}) != nil {
+						return
+					}
+				}
+				_ = st.CloseSend()
+			}()
+			for i := range 64 {
+				var got testsvc.Chunk
+				if err := st.Recv(&got); err != nil || got.Seq != i || !bytes.Equal(got.Data, data) {
+					return fmt.Errorf("echo %d: seq %d, %v", i, got.Seq, err)
+				}
+			}
+			var got testsvc.Chunk
+			if err := st.Recv(&got); err != io.EOF {
+				return fmt.Errorf("echo end: %v", err)
+			}
+			return nil
+		}()
+	})
+	wg.Go(func() { // client stream
+		errs <- func() error {
+			st, err := c.NewStream(cx, "Streams.Sum")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for i := 1; i <= 100; i++ {
+				if err := st.Send(i); err != nil {
+					return err
+				}
+			}
+			if err := st.CloseSend(); err != nil {
+				return err
+			}
+			var sum int
+			if err := st.Recv(&sum); err != nil || sum != 5050 {
+				return fmt.Errorf("sum = %d, %v", sum, err)
+			}
+			return nil
+		}()
+	})
+	wg.Go(func() { // server stream
+		errs <- func() error {
+			st, err := c.NewStream(cx, "Streams.Count")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Send(1000); err != nil {
+				return err
+			}
+			for i := range 1000 {
+				var n int
+				if err := st.Recv(&n); err != nil || n != i {
+					return fmt.Errorf("count %d = %d, %v", i, n, err)
+				}
+			}
+			var n int
+			if err := st.Recv(&n); err != io.EOF {
+				return fmt.Errorf("count end: %v", err)
+			}
+			return nil
+		}()
+	})
+	for range 20 {
+		mul(t, c, 6, 7)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
