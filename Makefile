@@ -17,7 +17,8 @@ demo:
 
 test: check services unit bench-test fuzz
 
-# Installs (once) the ZooKeeper and Redis servers the registry tests start and stop.
+# Installs (once) the ZooKeeper and Redis servers the registry tests start and stop, and the
+# Chromium the dashboard's browser test drives headless.
 services:
 	./scripts/services.sh install
 
