@@ -119,11 +119,17 @@ func (s *source) subscribe(ctx context.Context, db int, changed func()) error {
 	sctx, cancel := context.WithTimeout(ctx, s.settings.Timeout)
 	defer cancel()
 	if err := ps.PSubscribe(sctx, pattern); err != nil {
+		if ctx.Err() != nil {
+			return nil // the watch ended with its context, not with the registry
+		}
 		return fmt.Errorf("registry/redis: subscribing to %s: %w", pattern, err)
 	}
 	for confirmed := false; !confirmed; {
 		msg, err := ps.ReceiveTimeout(sctx, s.settings.Timeout)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("registry/redis: subscribing to %s: %w", pattern, err)
 		}
 		_, confirmed = msg.(*goredis.Subscription)
@@ -168,6 +174,9 @@ func (s *source) subscribe(ctx context.Context, db int, changed func()) error {
 			stop()
 			return nil
 		case err := <-failed:
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("registry/redis: keyspace notifications: %w", err)
 		case <-pong:
 			pinged = false
