@@ -152,3 +152,10 @@ func TestRegisterAndCall(t *testing.T) {
 		})
 	}
 }
+
+func TestServeListenerNil(t *testing.T) {
+	s := server.NewServer()
+	if err := s.ServeListener(nil); err == nil || !strings.Contains(err.Error(), "nil listener") {
+		t.Fatalf("ServeListener(nil) = %v", err)
+	}
+}

@@ -241,6 +241,9 @@ func (s *Server) Serve(network, address string) error {
 
 // ServeListener serves connections accepted from ln until Shutdown or Close.
 func (s *Server) ServeListener(ln net.Listener) error {
+	if ln == nil {
+		return errors.New("brisk: ServeListener with a nil listener")
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
