@@ -222,7 +222,9 @@ func (c *conn) runStream(st *Stream, open *protocol.Message) {
 	}
 	c.srv.handle(st.base, streamExchange{st}, open)
 	c.streamMu.Lock()
-	delete(c.streams, st.id)
+	if c.streams[st.id] == st {
+		delete(c.streams, st.id)
+	}
 	c.streamMu.Unlock()
 	st.abort(errStreamEnded)
 }
@@ -276,6 +278,9 @@ func (s *Server) runStreamMethod(ctx context.Context, inv *Invocation) error {
 	}
 	inv.stream.ctx = ctx
 	err = mt.callStream(ctx, inv.stream)
+	if ferr := inv.stream.flow.Err(); errors.Is(ferr, flow.ErrViolated) {
+		err = ferr // the method saw its stream cancelled; the client needs to know why
+	}
 	if pe, ok := err.(*panicError); ok {
 		s.logger.Error("brisk: stream method panicked", "service", inv.ServicePath, "method", inv.ServiceMethod,
 			"panic", pe.value, "stack", string(pe.stack))
