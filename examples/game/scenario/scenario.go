@@ -331,9 +331,12 @@ func (w *rankWatch) close() {
 	}
 }
 
+// drainQuiet is how long a draining server must see no call before it shuts down.
+const drainQuiet = 200 * time.Millisecond
+
 // drain takes nd out of service the graceful way: mark it inactive in the registry, wait
-// until the GameServer's discovery no longer lists it, then shut it down (which deletes its
-// entry and lets calls in flight finish).
+// until the GameServer's discovery no longer lists it and no call has arrived for
+// drainQuiet, then shut it down (which deletes its entry and lets calls in flight finish).
 func drain(out io.Writer, d discovery.Discovery, nd *node) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -348,10 +351,12 @@ func drain(out io.Writer, d discovery.Discovery, nd *node) error {
 		return err
 	}
 	fmt.Fprintf(out, "GameServer: now calling %v\n", list)
-	served := nd.svc.calls.Load()
-	if err := nd.srv.Shutdown(ctx); err != nil {
+	// Drain waits until no call has arrived for a moment (a call the GameServer had already
+	// aimed at this server may still be on its way) and then shuts down, so no call fails.
+	if err := nd.srv.Drain(ctx, drainQuiet); err != nil {
 		return err
 	}
+	served := nd.svc.calls.Load()
 	fmt.Fprintf(out, "server %s: shut down after %d calls; its etcd entry is deleted\n", nd.addr, served)
 	return nil
 }
