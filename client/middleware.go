@@ -14,8 +14,13 @@ type Invocation struct {
 	Args, Reply   any
 	// RemoteAddr is the server's address (nil before the client is connected).
 	RemoteAddr net.Addr
+	// Stream reports that the call opens a stream (NewStream): Args and Reply are nil, and
+	// the Invoker returns once the stream is open, not when it ends.
+	Stream bool
 
-	sent bool // the request may have reached the server (for XClient's retries)
+	sent    bool    // the request may have reached the server (for XClient's retries)
+	opened  *Stream // the stream a Stream invocation opened
+	release func()  // for the stream, see Stream.release
 }
 
 // Invoker makes one call: the next middleware, or at the end the call on the connection.
@@ -23,8 +28,9 @@ type Invocation struct {
 type Invoker func(ctx context.Context, inv *Invocation) error
 
 // Middleware wraps the next Invoker. Set it in Option.Middleware; the first is the
-// outermost. It runs for Call, Go (on a goroutine of its own) and every attempt an XClient
-// makes, and the chain is built once per connection.
+// outermost. It runs for Call, Go (on a goroutine of its own), every attempt an XClient
+// makes and the opening of a stream (Invocation.Stream), and the chain is built once per
+// connection.
 type Middleware func(next Invoker) Invoker
 
 // buildChain wraps the connection's own call in the Option's middleware, once.
@@ -33,6 +39,11 @@ func (c *Client) buildChain() {
 		return
 	}
 	h := Invoker(func(ctx context.Context, inv *Invocation) error {
+		if inv.Stream {
+			st, err := c.openStream(ctx, inv.ServicePath, inv.ServiceMethod, inv.release)
+			inv.opened = st
+			return err
+		}
 		err, sent := c.invokeDirect(ctx, inv.ServicePath, inv.ServiceMethod, inv.Args, inv.Reply)
 		inv.sent = inv.sent || sent
 		return err

@@ -74,12 +74,36 @@ func (c *Client) NewStream(ctx context.Context, serviceMethod string) (*Stream, 
 }
 
 func (c *Client) newStream(ctx context.Context, serviceMethod string, release func()) (*Stream, error) {
-	if _, _, err := splitMethod(serviceMethod); err != nil {
+	path, method, err := splitMethod(serviceMethod)
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if c.chain == nil {
+		return c.openStream(ctx, path, method, release)
+	}
+	// Middleware sees the open (and may add metadata to it), like a call.
+	inv := &Invocation{ServicePath: path, ServiceMethod: method, Stream: true, release: release}
+	if ra := c.remote.Load(); ra != nil {
+		inv.RemoteAddr = *ra
+	}
+	err = c.chain(ctx, inv)
+	if err != nil {
+		if inv.opened != nil {
+			_ = inv.opened.Close() // a middleware failed the open after it happened
+		}
+		return nil, err
+	}
+	if inv.opened == nil {
+		return nil, errors.New("brisk: a client middleware did not open the stream (it did not call next)")
+	}
+	return inv.opened, nil
+}
+
+// openStream opens a stream on the connection, past the middleware.
+func (c *Client) openStream(ctx context.Context, path, method string, release func()) (*Stream, error) {
 	cdc, err := c.opt.Codecs.Get(c.opt.SerializeType)
 	if err != nil {
 		return nil, err
@@ -98,7 +122,7 @@ func (c *Client) newStream(ctx context.Context, serviceMethod string, release fu
 	if open.Metadata == nil {
 		open.Metadata = make(map[string]string, 1)
 	}
-	open.Metadata[flow.MethodKey] = serviceMethod
+	open.Metadata[flow.MethodKey] = path + "." + method
 	open.SetSerializeType(st.serial)
 
 	c.mu.Lock()

@@ -441,3 +441,52 @@ func TestXClientStream(t *testing.T) {
 		t.Fatalf("NewStream without servers = %v, want ErrNoServer", err)
 	}
 }
+
+// metaStreams answers a stream with the open's metadata value "k".
+type metaStreams struct{}
+
+func (metaStreams) Meta(ctx context.Context, st *server.Stream) error {
+	return st.Send(server.RequestMetadata(ctx)["k"])
+}
+
+// TestStreamClientMiddleware: client middleware sees a stream's open (Invocation.Stream)
+// and its metadata reaches the server; a middleware that fails the open fails NewStream.
+func TestStreamClientMiddleware(t *testing.T) {
+	s := server.NewServer()
+	if err := s.RegisterName("M", metaStreams{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	addr := testsvc.Serve(t, s)
+	var seen []string
+	refuse := errors.New("refused by middleware")
+	opt := client.DefaultOption
+	opt.Middleware = []client.Middleware{func(next client.Invoker) client.Invoker {
+		return func(ctx context.Context, inv *client.Invocation) error {
+			seen = append(seen, fmt.Sprintf("%s.%s stream=%v", inv.ServicePath, inv.ServiceMethod, inv.Stream))
+			if inv.ServiceMethod == "Refused" {
+				return refuse
+			}
+			return next(client.WithMetadata(ctx, map[string]string{"k": "from middleware"}), inv)
+		}
+	}}
+	c := testsvc.Connect(t, addr, opt)
+	st, err := c.NewStream(context.Background(), "M.Meta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var got string
+	if err := st.Recv(&got); err != nil || got != "from middleware" {
+		t.Fatalf("metadata seen by the server: %q, %v", got, err)
+	}
+	if _, err := c.NewStream(context.Background(), "M.Refused"); !errors.Is(err, refuse) {
+		t.Fatalf("NewStream through a refusing middleware = %v", err)
+	}
+	want := []string{"M.Meta stream=true", "M.Refused stream=true"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("middleware saw %v, want %v", seen, want)
+	}
+	if n := client.OpenStreams(c); n > 1 {
+		t.Fatalf("%d streams open, want at most the one in use", n)
+	}
+}

@@ -809,10 +809,12 @@ func (x *XClient) NewStream(ctx context.Context, serviceMethod string) (*Stream,
 	var st *Stream
 	err := x.retrying(ctx, serviceMethod, nil, func(e *Endpoint) (error, bool) {
 		e.inflight.Add(1) // held until the stream ends
+		// Once: a stream that failed after it opened (in a middleware) released it already.
+		release := sync.OnceFunc(e.callEnded)
 		return x.attemptOn(ctx, e, func(c *Client) (error, bool) {
-			s, err := c.newStream(ctx, x.servicePath+"."+serviceMethod, e.callEnded)
+			s, err := c.newStream(ctx, x.servicePath+"."+serviceMethod, release)
 			if err != nil {
-				e.callEnded()
+				release()
 				return err, false
 			}
 			st = s
