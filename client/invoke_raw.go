@@ -185,7 +185,7 @@ func serviceErrorOf(resp *protocol.Message) error {
 // invokeOn makes one attempt of a raw request on e (see attemptOn). resp is the server's
 // response; err is the attempt's error, or resp's service error.
 func (x *XClient) invokeOn(ctx context.Context, e *Endpoint, req *protocol.Message) (resp *protocol.Message, err error, sent bool) {
-	err, sent = x.attemptOn(ctx, e, func(c *Client) (err error, sent bool) {
+	err, sent = x.attemptOn(ctx, e, true, func(c *Client) (err error, sent bool) {
 		resp, err, sent = c.invokeRaw(ctx, req, x.servicePath)
 		if err == nil {
 			err = serviceErrorOf(resp)

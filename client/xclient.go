@@ -321,7 +321,7 @@ func (x *XClient) retrying(ctx context.Context, method string, args any, attempt
 // callOn makes one attempt on e, keeping its load figures and breaker up to date. sent
 // reports whether the request may have reached the server.
 func (x *XClient) callOn(ctx context.Context, e *Endpoint, method string, args, reply any) (err error, sent bool) {
-	return x.attemptOn(ctx, e, func(c *Client) (error, bool) {
+	return x.attemptOn(ctx, e, true, func(c *Client) (error, bool) {
 		return c.invoke(ctx, x.servicePath, method, args, reply)
 	})
 }
@@ -329,8 +329,9 @@ func (x *XClient) callOn(ctx context.Context, e *Endpoint, method string, args, 
 // attemptOn makes one attempt on e with do over one of e's connections, keeping e's load
 // figures and breaker up to date. do returns the attempt's error (a ServiceError when the
 // server answered with one) and whether the request may have reached the server; so does
-// attemptOn. callOn and invokeOn both attempt here.
-func (x *XClient) attemptOn(ctx context.Context, e *Endpoint, do func(c *Client) (err error, sent bool)) (err error, sent bool) {
+// attemptOn. callOn, invokeOn and NewStream attempt here; timed says whether the attempt's
+// duration is a latency sample for the selector.
+func (x *XClient) attemptOn(ctx context.Context, e *Endpoint, timed bool, do func(c *Client) (err error, sent bool)) (err error, sent bool) {
 	// Counted before taking a connection, so that a server leaving the list (retire)
 	// either sees this call and leaves its connection open, or closes it before the
 	// call takes it, in which case the call fails unsent and may go elsewhere.
@@ -350,7 +351,9 @@ func (x *XClient) attemptOn(ctx context.Context, e *Endpoint, do func(c *Client)
 	elapsed := time.Since(start)
 	switch {
 	case err == nil:
-		e.observe(elapsed)
+		if timed {
+			e.observe(elapsed)
+		}
 		e.breaker.success()
 	case IsServiceError(err):
 		e.breaker.success() // the server answered
@@ -811,7 +814,9 @@ func (x *XClient) NewStream(ctx context.Context, serviceMethod string) (*Stream,
 		e.inflight.Add(1) // held until the stream ends
 		// Once: a stream that failed after it opened (in a middleware) released it already.
 		release := sync.OnceFunc(e.callEnded)
-		return x.attemptOn(ctx, e, func(c *Client) (error, bool) {
+		// Untimed: opening a stream takes no round trip, which says nothing of the
+		// server's latency.
+		return x.attemptOn(ctx, e, false, func(c *Client) (error, bool) {
 			s, err := c.newStream(ctx, x.servicePath+"."+serviceMethod, release)
 			if err != nil {
 				release()
