@@ -25,6 +25,9 @@ type Source interface {
 // ErrWatchEnded is reported through Err when a Source's watch ended without an error.
 var ErrWatchEnded = errors.New("registry: watch ended")
 
+// ErrNotListed is reported through Err until the registry has answered the first listing.
+var ErrNotListed = errors.New("registry: not listed yet")
+
 // Discovery lists one service through a Source and keeps the list current. It implements
 // discovery.Discovery and discovery.HealthReporter.
 type Discovery struct {
@@ -46,7 +49,7 @@ func NewDiscovery(src Source, settings Settings) *Discovery {
 		done:     make(chan struct{}),
 	}
 	// Until the first list arrives the registry's state is unknown, not "no servers".
-	d.b.SetErr(errors.New("registry: not listed yet"))
+	d.b.SetErr(ErrNotListed)
 	go d.run(ctx)
 	return d
 }

