@@ -107,19 +107,7 @@ func runBench(cmd *cobra.Command, args []string, f *benchFlags) error {
 			return usageErrorf("--chart: %s", strings.TrimPrefix(err.Error(), "loadgen: "))
 		}
 	}
-	st, err := parseCodec(f.codec)
-	if err != nil {
-		return err
-	}
-	md, err := parseMetadata(f.meta)
-	if err != nil {
-		return err
-	}
-	input, err := argsInput(cmd, args[2:])
-	if err != nil {
-		return err
-	}
-	payload, err := encodeJSONArgs(input, st)
+	st, md, payload, err := request(cmd, args[2:], f.codec, f.meta)
 	if err != nil {
 		return err
 	}

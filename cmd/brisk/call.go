@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/brisk-rpc/brisk/protocol"
 )
 
 // maxArgsInput bounds the arguments read from stdin.
@@ -43,19 +45,7 @@ Exit codes: 0 success, 1 the server answered with an error (its text is printed)
 			if err != nil {
 				return err
 			}
-			st, err := parseCodec(codec)
-			if err != nil {
-				return err
-			}
-			md, err := parseMetadata(meta)
-			if err != nil {
-				return err
-			}
-			input, err := argsInput(cmd, args[2:])
-			if err != nil {
-				return err
-			}
-			payload, err := encodeJSONArgs(input, st)
+			st, md, payload, err := request(cmd, args[2:], codec, meta)
 			if err != nil {
 				return err
 			}
@@ -109,6 +99,28 @@ func splitServiceMethod(s string) (service, method string, err error) {
 }
 
 // parseMetadata parses -m key=value pairs.
+// request turns the command's codec and metadata flags and its JSON arguments (args, or
+// stdin) into what a call sends.
+func request(cmd *cobra.Command, args []string, codec string, meta []string) (protocol.SerializeType, map[string]string, []byte, error) {
+	st, err := parseCodec(codec)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	md, err := parseMetadata(meta)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	input, err := argsInput(cmd, args)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	payload, err := encodeJSONArgs(input, st)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return st, md, payload, nil
+}
+
 func parseMetadata(pairs []string) (map[string]string, error) {
 	if len(pairs) == 0 {
 		return nil, nil
