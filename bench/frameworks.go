@@ -7,7 +7,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/rpc"
@@ -87,26 +86,30 @@ var Frameworks = map[string]Framework{
 }
 
 // Lookup returns the frameworks named in a comma-separated list, in its order.
-func Lookup(list string) ([]Framework, error) {
-	var out []Framework
+func Lookup(list string) ([]Framework, error) { return lookupNamed(list, Frameworks, "framework") }
+
+// lookupNamed returns the entries of table named in a comma-separated list, in its order;
+// what names the kind of entry in errors.
+func lookupNamed[T any](list string, table map[string]T, what string) ([]T, error) {
+	var out []T
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
-		f, ok := Frameworks[name]
+		v, ok := table[name]
 		if !ok {
-			names := make([]string, 0, len(Frameworks))
-			for n := range Frameworks {
+			names := make([]string, 0, len(table))
+			for n := range table {
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			return nil, fmt.Errorf("unknown framework %q (known: %s)", name, strings.Join(names, ", "))
+			return nil, fmt.Errorf("unknown %s %q (known: %s)", what, name, strings.Join(names, ", "))
 		}
-		out = append(out, f)
+		out = append(out, v)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no framework given")
+		return nil, fmt.Errorf("no %s given", what)
 	}
 	return out, nil
 }

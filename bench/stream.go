@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -108,27 +106,7 @@ var StreamTransports = map[string]StreamTransport{
 
 // LookupStreams returns the stream transports named in a comma-separated list, in its order.
 func LookupStreams(list string) ([]StreamTransport, error) {
-	var out []StreamTransport
-	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		t, ok := StreamTransports[name]
-		if !ok {
-			names := make([]string, 0, len(StreamTransports))
-			for n := range StreamTransports {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return nil, fmt.Errorf("unknown stream transport %q (known: %s)", name, strings.Join(names, ", "))
-		}
-		out = append(out, t)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no stream transport given")
-	}
-	return out, nil
+	return lookupNamed(list, StreamTransports, "stream transport")
 }
 
 // RunStream sets up t and transfers l once, measuring the transfer only (not set-up). It
