@@ -3,21 +3,14 @@ package dashboard
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"slices"
 	"strconv"
 
+	"github.com/brisk-rpc/brisk/client"
 	"github.com/brisk-rpc/brisk/protocol"
-)
-
-// reflectionService and reflectionList name brisk's reflection method (package
-// reflection's wire shape, decoded here into ServicesReply's types so that the dashboard
-// works with servers that have it and servers that do not).
-const (
-	reflectionService = "_brisk.Reflection"
-	reflectionList    = "List"
+	"github.com/brisk-rpc/brisk/reflection"
 )
 
 // Sources of a ServicesReply.
@@ -40,20 +33,11 @@ type ServicesReply struct {
 }
 
 // ServiceInfo is one service, as the reflection service lists it.
-type ServiceInfo struct {
-	Name     string       `json:"name"`
-	Metadata string       `json:"metadata"`
-	Methods  []MethodInfo `json:"methods"`
-}
+type ServiceInfo = reflection.ServiceInfo
 
 // MethodInfo is one method: Kind is "unary" or "stream"; Args and Reply are the JSON
 // Schemas of its types, when known.
-type MethodInfo struct {
-	Name  string          `json:"name"`
-	Kind  string          `json:"kind"`
-	Args  json.RawMessage `json:"args,omitempty"`
-	Reply json.RawMessage `json:"reply,omitempty"`
-}
+type MethodInfo = reflection.MethodInfo
 
 // services lists the server's services through its reflection service, or from
 // Server.Services if it has none.
@@ -82,39 +66,25 @@ func (h *handler) services(ctx context.Context) ServicesReply {
 }
 
 // reflect calls the reflection service's List in-process.
-func (h *handler) reflect(ctx context.Context) (*ServicesReply, error) {
+func (h *handler) reflect(ctx context.Context) (*reflection.ListReply, error) {
 	ctx, cancel := h.callContext(ctx)
 	defer cancel()
-	req := protocol.NewMessage()
-	req.SetSerializeType(protocol.JSON)
-	req.ServicePath, req.ServiceMethod = reflectionService, reflectionList
 	if h.authToken != "" {
-		req.Metadata = map[string]string{protocol.AuthKey: h.authToken}
+		ctx = client.WithMetadata(ctx, map[string]string{protocol.AuthKey: h.authToken})
 	}
-	req.Payload = []byte("{}")
-	resp, err := h.s.Invoke(ctx, req)
+	list, err := reflection.ListFrom(ctx, h.s)
 	switch {
+	case client.IsNotFound(err):
+		return nil, errors.New("the server has no reflection service (" + protocol.ReflectionService + ")")
+	case client.IsServiceError(err):
+		return nil, errors.New("the reflection service failed: " + err.Error())
 	case err != nil:
 		return nil, err
-	case resp == nil:
-		return nil, errors.New("the reflection service gave no answer")
-	case resp.MessageStatusType() == protocol.Error:
-		text := resp.Metadata[protocol.ServiceError]
-		if protocol.IsNotFoundText(text) {
-			return nil, errors.New("the server has no reflection service (" + reflectionService + ")")
-		}
-		return nil, errors.New("the reflection service failed: " + text)
-	case resp.SerializeType() != protocol.JSON:
-		return nil, errors.New("the reflection service did not answer JSON")
-	}
-	var list ServicesReply
-	if err := json.Unmarshal(resp.Payload, &list); err != nil {
-		return nil, errors.New("the reflection service's answer is not understood: " + err.Error())
 	}
 	if list.Services == nil {
 		list.Services = []ServiceInfo{}
 	}
-	return &list, nil
+	return list, nil
 }
 
 // RegistryReply is the answer of /api/registry.
