@@ -228,13 +228,22 @@ func ctxErrAfter(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
+	if cerr := ctxEnded(ctx); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// ctxEnded returns ctx's error, or DeadlineExceeded once its deadline has passed even if
+// its timer has not fired yet; nil while ctx is live.
+func ctxEnded(ctx context.Context) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
 	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
 		return context.DeadlineExceeded
 	}
-	return err
+	return nil
 }
 
 func (c *Client) recycle(call *Call) {

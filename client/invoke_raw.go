@@ -20,7 +20,8 @@ import (
 // lacks, the client's AuthToken when req carries no __AUTH, and __ServerTimeout from ctx's
 // deadline (kept from req when req's is shorter).
 //
-// A service error is a response with status Error and a nil error. A oneway request
+// A service error is a response with status Error and a nil error, unless ctx had ended
+// when it came: then, as for Call, the error is ctx's. A oneway request
 // (not a heartbeat) returns a nil response once written; a heartbeat returns the echo.
 // Errors are those of Call: a *TransportError, ErrShutdown, ErrNotConnected or the
 // context's error.
@@ -45,8 +46,15 @@ func (c *Client) invokeRaw(ctx context.Context, req *protocol.Message, path stri
 	if err, sent := c.wait(ctx, call); err != nil {
 		return nil, err, sent
 	}
-	if call.rawResp != nil {
-		call.rawResp.SetSeq(req.Seq())
+	if resp := call.rawResp; resp != nil {
+		if resp.MessageStatusType() == protocol.Error {
+			// As for Call: an error the handler gave once the caller's deadline had
+			// passed (its echo of __ServerTimeout) is the caller's timeout.
+			if err := ctxEnded(ctx); err != nil {
+				return nil, err, true
+			}
+		}
+		resp.SetSeq(req.Seq())
 	}
 	return call.rawResp, nil, true
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -290,5 +291,28 @@ func TestXClientInvokeOneway(t *testing.T) {
 	}
 	if got := testsvc.Recv(t, a.Notified, "the oneway call"); got.A != 8 {
 		t.Errorf("Notify got %+v", got)
+	}
+}
+
+// lateContext has a deadline that has passed but a timer that never fires: what a caller
+// sees when the server's answer beats its own timer by a hair.
+type lateContext struct{ context.Context }
+
+func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// TestInvokeErrorAfterDeadline: a handler that gave up at the deadline it was sent answers
+// with an error; if that answer beats the caller's own timer, Invoke still reports the
+// caller's deadline, as Call does, not a service error.
+func TestInvokeErrorAfterDeadline(t *testing.T) {
+	_, _, addr := testsvc.NewArithServer(t)
+	c := testsvc.Connect(t, addr, client.DefaultOption)
+	payload, err := json.Marshal(&testsvc.SleepArgs{Millis: 60_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := rawRequest("Sleep", protocol.JSON, payload)
+	resp, err := c.Invoke(lateContext{context.Background()}, req)
+	if !errors.Is(err, context.DeadlineExceeded) || resp != nil {
+		t.Fatalf("Invoke = %v, %v; want context.DeadlineExceeded", resp, err)
 	}
 }
