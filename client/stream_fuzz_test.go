@@ -47,25 +47,6 @@ const (
 	cfTooLarge = 0xFF // breaks the connection
 )
 
-// cfInput reads the fuzzer's bytes; past their end it reads zeros.
-type cfInput struct{ b []byte }
-
-func (in *cfInput) byte() byte {
-	if len(in.b) == 0 {
-		return 0
-	}
-	c := in.b[0]
-	in.b = in.b[1:]
-	return c
-}
-
-func (in *cfInput) take(n int) []byte {
-	n = min(n, len(in.b))
-	p := in.b[:n:n]
-	in.b = in.b[n:]
-	return p
-}
-
 // cfPlan is what the client does and what the fake server answers.
 type cfPlan struct {
 	target  int  // what Recv decodes into
@@ -79,16 +60,16 @@ type cfPlan struct {
 
 // cfFrames turns the fuzzer's bytes into the fake server's frames for stream id.
 func cfFrames(data []byte, id uint64) cfPlan {
-	in := &cfInput{b: data}
-	t := in.byte()
-	p := cfPlan{target: int(t&0x7F) % 5, late: t&0x80 != 0, sends: int(in.byte() % 16), sendLen: int(in.byte()) << 8}
-	for len(in.b) > 0 && len(p.frames) < cfMaxFrames {
-		op := in.byte()
+	in := &testsvc.FuzzInput{B: data}
+	t := in.Byte()
+	p := cfPlan{target: int(t&0x7F) % 5, late: t&0x80 != 0, sends: int(in.Byte() % 16), sendLen: int(in.Byte()) << 8}
+	for len(in.B) > 0 && len(p.frames) < cfMaxFrames {
+		op := in.Byte()
 		switch op {
 		case cfBadMagic:
 			h := make([]byte, protocol.HeaderSize)
 			h[0] = protocol.MagicNumber ^ 0xFF
-			copy(h[1:], in.take(protocol.HeaderSize-1))
+			copy(h[1:], in.Take(protocol.HeaderSize-1))
 			p.frames, p.fatal = append(p.frames, h), true
 			return p
 		case cfTooLarge:
@@ -96,7 +77,7 @@ func cfFrames(data []byte, id uint64) cfPlan {
 			m.SetMessageType(protocol.Response)
 			m.SetSeq(id)
 			h := m.Encode()[:protocol.HeaderSize]
-			binary.BigEndian.PutUint32(h[12:], cfMaxMessage+1+uint32(in.byte())<<16)
+			binary.BigEndian.PutUint32(h[12:], cfMaxMessage+1+uint32(in.Byte())<<16)
 			p.frames, p.fatal = append(p.frames, h), true
 			return p
 		}
@@ -105,104 +86,74 @@ func cfFrames(data []byte, id uint64) cfPlan {
 		switch op % cfKinds {
 		case cfMsg:
 			flow.Frame(m, protocol.Response, id, flow.KindMsg)
-			flags := in.byte()
-			m.SetSerializeType(cfSerials[flags&7])
-			n := int(in.byte())
-			if n < 0xE0 {
-				m.Payload = in.take(n)
-			} else {
-				m.Payload = make([]byte, (n-0xDF)*cfPadUnit) // up to 64 KiB of zeros
-			}
-			if flags&0x10 != 0 {
-				m.SetCompressType(protocol.Gzip)
-				if flags&0x20 != 0 {
-					m.Payload = protocol.Compress(nil, m.Payload)
-				}
-			}
+			testsvc.FuzzMessage(in, m, cfSerials[:], cfPadUnit)
 		case cfWin:
 			flow.Frame(m, protocol.Response, id, flow.KindWindow)
-			switch sel := in.byte(); sel % 8 {
-			case 0:
-				m.Payload = flow.WindowPayload(nil, 0)
-			case 1:
-				m.Payload = flow.WindowPayload(nil, int64(in.byte())<<10)
-			case 2:
-				m.Payload = flow.WindowPayload(nil, 1<<31-1)
-			case 3:
-				m.Payload = []byte{0xFF, 0xFF, 0xFF, 0xFF}
-			case 4:
-				m.Payload = in.take(4)
-			case 5:
-				m.Payload = nil
-			case 6:
-				m.Payload = in.take(3)
-			case 7:
-				m.Payload = in.take(5)
-			}
+			m.Payload = testsvc.FuzzWindow(in)
 		case cfEnd:
 			flow.Frame(m, protocol.Response, id, flow.KindEnd)
-			if in.byte()&1 != 0 {
-				m.Metadata = map[string]string{"trailer": string(in.take(8)), protocol.ServiceError: "ignored"}
+			if in.Byte()&1 != 0 {
+				m.Metadata = map[string]string{"trailer": string(in.Take(8)), protocol.ServiceError: "ignored"}
 			}
 		case cfEndError:
 			flow.Frame(m, protocol.Response, id, flow.KindEnd)
 			m.SetMessageStatusType(protocol.Error)
-			if in.byte()&1 != 0 {
-				m.Metadata = map[string]string{protocol.ServiceError: string(in.take(16))}
+			if in.Byte()&1 != 0 {
+				m.Metadata = map[string]string{protocol.ServiceError: string(in.Take(16))}
 			}
 		case cfErrorResponse:
 			m.SetMessageType(protocol.Response)
 			m.SetSeq(id)
 			m.ServicePath, m.ServiceMethod = "Streams", "Echo"
-			sel := in.byte()
+			sel := in.Byte()
 			if sel&1 != 0 {
 				m.ServicePath, m.ServiceMethod = "", ""
 			}
 			if sel&2 != 0 { // an answer without an error: an rpcx server would not, but may
-				m.Payload = in.take(int(sel >> 2))
+				m.Payload = in.Take(int(sel >> 2))
 			} else {
 				m.SetMessageStatusType(protocol.Error)
 				m.Metadata = map[string]string{protocol.ServiceError: "rpcx: can't find service _brisk.Stream"}
 			}
 		case cfOtherID:
 			kinds := []string{flow.KindMsg, flow.KindWindow, flow.KindEnd, flow.KindOpen, flow.KindCancel}
-			sel := in.byte()
+			sel := in.Byte()
 			other := []uint64{id + 1, id - 1, 0, 1<<64 - 1}[sel&3]
 			flow.Frame(m, protocol.Response, other, kinds[int(sel>>2)%len(kinds)])
-			m.Payload = in.take(int(in.byte() % 32))
+			m.Payload = in.Take(int(in.Byte() % 32))
 			if sel&0x80 != 0 {
 				m.SetMessageStatusType(protocol.Error)
 			}
 		case cfGarbage:
-			switch sel := in.byte(); sel % 4 {
+			switch sel := in.Byte(); sel % 4 {
 			case 0: // an unknown stream frame kind
-				flow.Frame(m, protocol.Response, id, string(in.take(int(in.byte()%8))))
-				m.Payload = in.take(int(in.byte() % 32))
+				flow.Frame(m, protocol.Response, id, string(in.Take(int(in.Byte()%8))))
+				m.Payload = in.Take(int(in.Byte() % 32))
 			case 1: // a stream frame from the wrong side
 				kinds := []string{flow.KindMsg, flow.KindEnd, flow.KindWindow, flow.KindOpen}
 				flow.Frame(m, protocol.Request, id, kinds[sel>>2&3])
 				m.SetOneway(sel&0x10 != 0)
-				m.Payload = in.take(int(in.byte() % 32))
+				m.Payload = in.Take(int(in.Byte() % 32))
 			case 2: // a whole frame whose body is anything
-				m.Header[2] = in.byte()
-				m.Header[3] = in.byte()
+				m.Header[2] = in.Byte()
+				m.Header[3] = in.Byte()
 				m.SetSeq(id)
 				m.SetMessageType(protocol.Response)
-				body := in.take(int(in.byte()))
+				body := in.Take(int(in.Byte()))
 				raw = append(m.Encode()[:12], 0, 0, 0, 0)
 				binary.BigEndian.PutUint32(raw[12:], uint32(len(body)))
 				raw = append(raw, body...)
 			case 3: // a stream frame with odd flags and metadata
 				flow.Frame(m, protocol.Response, id, flow.KindMsg)
-				m.Header[2] = in.byte() | 0x80 // a response, any flags
+				m.Header[2] = in.Byte() | 0x80 // a response, any flags
 				m.Metadata = map[string]string{"": "", protocol.ServiceError: "x"}
-				m.Payload = in.take(int(in.byte() % 32))
+				m.Payload = in.Take(int(in.Byte() % 32))
 			}
 		case cfPush:
 			m.SetOneway(true)
 			m.SetSeq(id)
 			m.ServicePath, m.ServiceMethod = "Push", "Note"
-			m.Payload = in.take(int(in.byte() % 32))
+			m.Payload = in.Take(int(in.Byte() % 32))
 		}
 		if raw == nil {
 			raw = m.Encode()

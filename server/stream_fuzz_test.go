@@ -54,25 +54,6 @@ var sfSerials = [...]protocol.SerializeType{
 	protocol.ProtoBuffer, protocol.Thrift, 7, 15,
 }
 
-// sfInput reads the fuzzer's bytes; past their end it reads zeros.
-type sfInput struct{ b []byte }
-
-func (in *sfInput) byte() byte {
-	if len(in.b) == 0 {
-		return 0
-	}
-	c := in.b[0]
-	in.b = in.b[1:]
-	return c
-}
-
-func (in *sfInput) take(n int) []byte {
-	n = min(n, len(in.b))
-	p := in.b[:n:n]
-	in.b = in.b[n:]
-	return p
-}
-
 // sfOp is the fuzzer's bytes for one frame, to write seeds with.
 type sfOp []byte
 
@@ -106,31 +87,31 @@ type sfFrame struct {
 // sfFrames turns the fuzzer's bytes into frames; fatal says the last one is a
 // connection-level violation, after which the server must close the connection.
 func sfFrames(data []byte) (frames []sfFrame, fatal bool) {
-	in := &sfInput{b: data}
+	in := &testsvc.FuzzInput{B: data}
 	calls := 0
-	for len(in.b) > 0 && len(frames) < sfMaxFrames {
-		op := in.byte()
+	for len(in.B) > 0 && len(frames) < sfMaxFrames {
+		op := in.Byte()
 		switch op {
 		case opBadMagic:
 			h := make([]byte, protocol.HeaderSize)
 			h[0] = protocol.MagicNumber ^ 0xFF
-			copy(h[1:], in.take(protocol.HeaderSize-1))
+			copy(h[1:], in.Take(protocol.HeaderSize-1))
 			return append(frames, sfFrame{raw: h}), true
 		case opTooLarge:
 			m := protocol.NewMessage()
-			m.SetSeq(sfIDs[in.byte()%4])
+			m.SetSeq(sfIDs[in.Byte()%4])
 			h := m.Encode()[:protocol.HeaderSize]
-			binary.BigEndian.PutUint32(h[12:], sfMaxMessage+1+uint32(in.byte())<<16)
+			binary.BigEndian.PutUint32(h[12:], sfMaxMessage+1+uint32(in.Byte())<<16)
 			return append(frames, sfFrame{raw: h}), true
 		}
-		id := sfIDs[in.byte()%4]
+		id := sfIDs[in.Byte()%4]
 		m := protocol.NewMessage()
 		fr := sfFrame{seq: id}
 		switch op % opKinds {
 		case opOpen:
-			method := sfMethods[int(in.byte())%len(sfMethods)]
+			method := sfMethods[int(in.Byte())%len(sfMethods)]
 			flow.Frame(m, protocol.Request, id, flow.KindOpen)
-			flags := in.byte()
+			flags := in.Byte()
 			m.SetSerializeType(sfSerials[flags&7])
 			m.SetOneway(flags&0x08 != 0)
 			m.SetHeartbeat(flags&0x40 != 0)
@@ -139,83 +120,52 @@ func sfFrames(data []byte) (frames []sfFrame, fatal bool) {
 				m.Metadata[flow.MethodKey] = method
 			}
 			if flags&0x20 != 0 {
-				m.Metadata["k"] = string(in.take(int(in.byte() % 16)))
+				m.Metadata["k"] = string(in.Take(int(in.Byte() % 16)))
 			}
 			if flags&0x10 != 0 {
 				m.SetCompressType(protocol.Gzip)
-				m.Payload = in.take(int(in.byte() % 16))
+				m.Payload = in.Take(int(in.Byte() % 16))
 			}
 		case opMsg:
 			flow.Frame(m, protocol.Request, id, flow.KindMsg)
-			flags := in.byte()
-			m.SetSerializeType(sfSerials[flags&7])
-			if flags&0x08 != 0 {
+			if flags := testsvc.FuzzMessage(in, m, sfSerials[:], sfPadUnit); flags&0x08 != 0 {
 				m.SetOneway(false)
-			}
-			n := int(in.byte())
-			if n < 0xE0 {
-				m.Payload = in.take(n)
-			} else {
-				m.Payload = make([]byte, (n-0xDF)*sfPadUnit) // up to 64 KiB of zeros
-			}
-			if flags&0x10 != 0 {
-				m.SetCompressType(protocol.Gzip)
-				if flags&0x20 != 0 {
-					m.Payload = protocol.Compress(nil, m.Payload)
-				}
 			}
 		case opEOF:
 			flow.Frame(m, protocol.Request, id, flow.KindEOF)
 		case opWin:
 			flow.Frame(m, protocol.Request, id, flow.KindWindow)
-			switch sel := in.byte(); sel % 8 {
-			case 0:
-				m.Payload = flow.WindowPayload(nil, 0)
-			case 1:
-				m.Payload = flow.WindowPayload(nil, int64(in.byte())<<10)
-			case 2:
-				m.Payload = flow.WindowPayload(nil, 1<<31-1)
-			case 3:
-				m.Payload = []byte{0xFF, 0xFF, 0xFF, 0xFF}
-			case 4:
-				m.Payload = in.take(4)
-			case 5:
-				m.Payload = nil
-			case 6:
-				m.Payload = in.take(3)
-			case 7:
-				m.Payload = in.take(5)
-			}
+			m.Payload = testsvc.FuzzWindow(in)
 		case opCancel:
 			flow.Frame(m, protocol.Request, id, flow.KindCancel)
 		case opEnd:
 			flow.Frame(m, protocol.Request, id, flow.KindEnd)
-			if in.byte()&1 != 0 {
+			if in.Byte()&1 != 0 {
 				m.SetMessageStatusType(protocol.Error)
 				m.Metadata = map[string]string{protocol.ServiceError: "client says no"}
 			}
 		case opGarbage:
-			switch sel := in.byte(); sel % 4 {
+			switch sel := in.Byte(); sel % 4 {
 			case 0: // an unknown stream frame kind
-				flow.Frame(m, protocol.Request, id, string(in.take(int(in.byte()%8))))
-				m.Payload = in.take(int(in.byte() % 32))
+				flow.Frame(m, protocol.Request, id, string(in.Take(int(in.Byte()%8))))
+				m.Payload = in.Take(int(in.Byte() % 32))
 			case 1: // a stream frame from the wrong side
 				flow.Frame(m, protocol.Response, id, []string{flow.KindMsg, flow.KindEnd, flow.KindWindow, flow.KindOpen}[sel>>2&3])
-				m.Payload = in.take(int(in.byte() % 32))
+				m.Payload = in.Take(int(in.Byte() % 32))
 			case 2: // a whole frame whose body is anything
-				m.Header[2] = in.byte()
-				m.Header[3] = in.byte()
+				m.Header[2] = in.Byte()
+				m.Header[3] = in.Byte()
 				m.SetSeq(id)
 				m.SetMessageType(protocol.Request)
-				body := in.take(int(in.byte()))
+				body := in.Take(int(in.Byte()))
 				raw := append(m.Encode()[:12], 0, 0, 0, 0)
 				binary.BigEndian.PutUint32(raw[12:], uint32(len(body)))
 				fr.raw = append(raw, body...)
 			case 3: // a stream frame with odd flags and metadata
 				flow.Frame(m, protocol.Request, id, flow.KindMsg)
-				m.Header[2] = in.byte() &^ 0x80 // a request, any flags
+				m.Header[2] = in.Byte() &^ 0x80 // a request, any flags
 				m.Metadata = map[string]string{flow.MethodKey: "Streams.Echo", "": ""}
-				m.Payload = in.take(int(in.byte() % 32))
+				m.Payload = in.Take(int(in.Byte() % 32))
 			}
 		case opCall:
 			seq := uint64(sfCallSeq + calls)
@@ -223,7 +173,7 @@ func sfFrames(data []byte) (frames []sfFrame, fatal bool) {
 			m.SetSerializeType(protocol.JSON)
 			m.ServicePath = "Arith"
 			fr.seq = seq
-			switch sel := in.byte(); sel % 4 {
+			switch sel := in.Byte(); sel % 4 {
 			case 0, 1:
 				m.ServiceMethod = "Mul"
 				c := calls * 7
