@@ -167,7 +167,9 @@ func (st *Stream) Send(v any) error {
 	if err := st.flow.Acquire(st.ctx, flow.Cost(len(payload))); err != nil {
 		return err
 	}
-	if err := flow.WaitWriter(st.ctx, st.w); err != nil {
+	// The Flow's Done closes on every end of the stream: ctx's (through the watcher),
+	// Close's and the connection's.
+	if err := flow.WaitWriter(st.flow.Done(), st.w); err != nil {
 		if ferr := st.flow.Err(); ferr != nil {
 			return ferr
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/brisk-rpc/brisk/client"
@@ -489,4 +490,80 @@ func TestStreamClientMiddleware(t *testing.T) {
 	if n := client.OpenStreams(c); n > 1 {
 		t.Fatalf("%d streams open, want at most the one in use", n)
 	}
+}
+
+// stallConn passes writes through until stall is set; then a write waits until the
+// connection is closed, as on a peer that stopped reading.
+type stallConn struct {
+	net.Conn
+	stall   atomic.Bool
+	stalled chan struct{} // receives when a write starts waiting
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	if c.stall.Load() {
+		c.stalled <- struct{}{}
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *stallConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestStreamCloseWakesSendWaitingForTheWriter: a Send held back because the connection's
+// write backlog is full (the peer stopped reading) returns when its stream is closed, even
+// with a context that never ends.
+func TestStreamCloseWakesSendWaitingForTheWriter(t *testing.T) {
+	cs, ss := net.Pipe()
+	go func() { _, _ = io.Copy(io.Discard, ss) }()
+	defer ss.Close()
+	sc := &stallConn{Conn: cs, stalled: make(chan struct{}, 1), closed: make(chan struct{})}
+	c := client.NewClient(client.DefaultOption)
+	if err := c.ConnectConn(sc); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var streams [3]*client.Stream
+	for i := range streams {
+		st, err := c.NewStream(ctx, "S.M")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		streams[i] = st
+	}
+	sc.stall.Store(true)
+	chunk := make([]byte, 64<<10)
+	stuck := make(chan error, 1)
+	go func() { stuck <- streams[0].Send(chunk) }() // becomes the writer, blocked in Write
+	testsvc.Recv(t, sc.stalled, "the writer to block")
+	// Fill the backlog past 512 KiB with the other two streams' credit (256 KiB each: four
+	// 64 KiB messages): with the first stream's message, 8 messages are queued.
+	for i, n := range []int{4, 3} {
+		for range n {
+			if err := streams[1+i].Send(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	last := make(chan error, 1)
+	go func() { last <- streams[2].Send(chunk) }() // has credit, waits for the writer
+	// Let it reach the wait (if Close came first, Send would fail at once, which proves
+	// nothing but is not wrong).
+	for range 100 {
+		runtime.Gosched()
+	}
+	_ = streams[2].Close()
+	if err := testsvc.Recv(t, last, "Send to return after Close"); !errors.Is(err, client.ErrStreamClosed) {
+		t.Fatalf("Send after Close = %v, want ErrStreamClosed", err)
+	}
+	_ = c.Close()
+	testsvc.Recv(t, stuck, "the blocked writer to return after the client closed")
 }

@@ -65,7 +65,8 @@ func (st *Stream) Send(v any) error {
 	if err := st.flow.Acquire(st.context(), flow.Cost(len(payload))); err != nil {
 		return err
 	}
-	if err := flow.WaitWriter(st.context(), st.c.w); err != nil {
+	// The method's context ends on every end of the stream, and at its deadline.
+	if err := flow.WaitWriter(st.context().Done(), st.c.w); err != nil {
 		if ferr := st.flow.Err(); ferr != nil {
 			return ferr
 		}

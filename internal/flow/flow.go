@@ -36,16 +36,13 @@ const (
 const maxWriteBacklog = 512 << 10
 
 // WaitWriter waits, before a stream message is written to w, until w's backlog is below
-// the bound; it returns ctx's error if ctx ends first, or the writer's if it failed.
-func WaitWriter(ctx context.Context, w *wire.Writer) error {
+// the bound. It returns wire.ErrWaitAborted if done closes first (the caller knows why),
+// or the writer's error if it failed.
+func WaitWriter(done <-chan struct{}, w *wire.Writer) error {
 	if w.Queued() < maxWriteBacklog {
 		return nil
 	}
-	err := w.WaitBelow(ctx.Done(), maxWriteBacklog)
-	if errors.Is(err, wire.ErrWaitAborted) {
-		return ctx.Err()
-	}
-	return err
+	return w.WaitBelow(done, maxWriteBacklog)
 }
 
 // MethodKey is the open frame's metadata key naming the stream method ("Service.Method").
