@@ -229,12 +229,7 @@ func (e *env) option() client.Option {
 // connect dials the server with opt; the client is closed at cleanup.
 func (e *env) connect(t *testing.T, opt client.Option) *client.Client {
 	t.Helper()
-	c := client.NewClient(opt)
-	if err := c.Connect(e.network, e.addr); err != nil {
-		t.Fatalf("connect %s@%s: %v", e.network, e.addr, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testsvc.ConnectOn(t, e.network, e.addr, opt)
 }
 
 // ctx is a context that bounds one call.

@@ -210,12 +210,31 @@ func NewArithServer(t testing.TB, opts ...server.Option) (*server.Server, *Arith
 // Connect dials addr over TCP and closes the client at cleanup.
 func Connect(t testing.TB, addr string, opt client.Option) *client.Client {
 	t.Helper()
+	return ConnectOn(t, "tcp", addr, opt)
+}
+
+// ConnectOn dials addr on network (a built-in or one of opt.Dialers) and closes the client
+// at cleanup.
+func ConnectOn(t testing.TB, network, addr string, opt client.Option) *client.Client {
+	t.Helper()
 	c := client.NewClient(opt)
-	if err := c.Connect("tcp", addr); err != nil {
-		t.Fatalf("connect %s: %v", addr, err)
+	if err := c.Connect(network, addr); err != nil {
+		t.Fatalf("connect %s@%s: %v", network, addr, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// FreeUDPAddr returns a loopback UDP address nothing listens on.
+func FreeUDPAddr(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	_ = pc.Close()
+	return addr
 }
 
 // Dial opens a raw TCP connection to addr, closed at cleanup, with a read/write deadline of

@@ -66,22 +66,5 @@ func newEnvWith(t testing.TB, su setup) *env {
 // connect dials addr over KCP with opt, closing the client at cleanup.
 func connect(t testing.TB, addr string, opt client.Option) *client.Client {
 	t.Helper()
-	c := client.NewClient(opt)
-	if err := c.Connect(briskkcp.Network, addr); err != nil {
-		t.Fatalf("connect %s: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// freeUDPAddr returns a loopback UDP address nothing listens on.
-func freeUDPAddr(t testing.TB) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	_ = pc.Close()
-	return addr
+	return testsvc.ConnectOn(t, briskkcp.Network, addr, opt)
 }

@@ -114,8 +114,8 @@ func TestDialFailures(t *testing.T) {
 		tls  bool
 		opts []briskkcp.Option
 	}{
-		{"closed port", freeUDPAddr(t), false, nil},
-		{"closed port, tls", freeUDPAddr(t), true, nil},
+		{"closed port", testsvc.FreeUDPAddr(t), false, nil},
+		{"closed port, tls", testsvc.FreeUDPAddr(t), true, nil},
 		{"wrong block key", plain.Addr().String(), false, []briskkcp.Option{briskkcp.WithBlockCrypt(otherKey)}},
 		{"tls client, plain server", plain.Addr().String(), true, nil},
 		{"plain client, tls server", secure.Addr().String(), false, nil},
@@ -148,7 +148,7 @@ func TestDialFailures(t *testing.T) {
 func TestWithoutProbe(t *testing.T) {
 	opt := client.DefaultOption
 	opt.Dialers = map[string]client.DialFunc{briskkcp.Network: briskkcp.Dial(briskkcp.WithoutProbe())}
-	c := connect(t, freeUDPAddr(t), opt)
+	c := connect(t, testsvc.FreeUDPAddr(t), opt)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	var r testsvc.Reply

@@ -57,22 +57,5 @@ func newEnv(t testing.TB) *env {
 // connect dials the env's server, closing the client at cleanup.
 func (e *env) connect(t testing.TB) *client.Client {
 	t.Helper()
-	c := client.NewClient(e.opt)
-	if err := c.Connect(briskquic.Network, e.addr); err != nil {
-		t.Fatalf("connect %s: %v", e.addr, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// freeUDPAddr returns a loopback UDP address nothing listens on.
-func freeUDPAddr(t testing.TB) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	_ = pc.Close()
-	return addr
+	return testsvc.ConnectOn(t, briskquic.Network, e.addr, e.opt)
 }

@@ -69,8 +69,8 @@ func TestDialFailures(t *testing.T) {
 		wantErr error  // errors.Is target, if any
 		wantMsg string // in the error, if any
 	}{
-		{"closed port", freeUDPAddr(t), dialOption(certs.ClientTLS()), nil, ""},
-		{"no TLS config", freeUDPAddr(t), dialOption(nil), briskquic.ErrNoTLSConfig, "TLS config"},
+		{"closed port", testsvc.FreeUDPAddr(t), dialOption(certs.ClientTLS()), nil, ""},
+		{"no TLS config", testsvc.FreeUDPAddr(t), dialOption(nil), briskquic.ErrNoTLSConfig, "TLS config"},
 		{"untrusted certificate", untrusted.Addr().String(), dialOption(certs.ClientTLS()), nil, "certificate"},
 		{"ALPN mismatch", trusted.Addr().String(), dialOption(h3), nil, "application protocol"},
 	}
